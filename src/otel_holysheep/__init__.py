@@ -1,0 +1,1 @@
+"""otel-holysheep (being written)."""
