@@ -1,0 +1,350 @@
+"""One matched HTTP attempt: from request start to its single finish, and everything recorded then."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import threading
+import time
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from opentelemetry.trace import Span, Status, StatusCode
+
+from otel_holysheep import _attributes as a
+from otel_holysheep import _names as n
+from otel_holysheep._parsing import Decoder, JsonScanner, ResponseInfo, SseScanner, decoder_for
+
+if TYPE_CHECKING:
+    from otel_holysheep._config import BaseUrl
+    from otel_holysheep._hook import Hook
+
+_logger = logging.getLogger("otel_holysheep")
+
+# The error type of the last failed attempt in this thread / asyncio task: the reason of the retry that follows.
+LAST_FAILURE: ContextVar[str | None] = ContextVar("otel_holysheep_last_failure", default=None)
+
+_USAGE_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
+_RATELIMIT_KINDS = ("requests", "tokens")
+
+
+class Flavor(NamedTuple):
+    """What differs between httpx and httpx2: the exception classes and the byte-stream types."""
+
+    name: str
+    timeout_errors: tuple[type[BaseException], ...]
+    connect_errors: tuple[type[BaseException], ...]
+    byte_stream: Any  # the module's ByteStream (request bodies)
+    wrap_sync: Any  # (inner stream, Call) -> observed SyncByteStream
+    wrap_async: Any  # (inner stream, Call) -> observed AsyncByteStream
+
+
+class Call:
+    """Telemetry state of one attempt. ``finish`` runs exactly once, whichever way the attempt ends."""
+
+    __slots__ = ("_done", "_lock", "base", "chunks_at", "decoder", "endpoint", "first_token_at", "flavor",
+                 "headers_at", "hook", "model", "operation", "scanner", "span", "sse", "start", "status_code")
+
+    def __init__(self, hook: Hook, flavor: Flavor, span: Span, start: float, model: str, endpoint: str,
+                 operation: str, base: BaseUrl) -> None:
+        self.hook = hook
+        self.flavor = flavor
+        self.span = span
+        self.start = start
+        self.model = model
+        self.endpoint = endpoint
+        self.operation = operation
+        self.base = base
+        self.headers_at: float | None = None
+        self.first_token_at: float | None = None
+        self.chunks_at: float | None = None
+        self.status_code = 0
+        self.scanner: SseScanner | JsonScanner | None = None
+        self.decoder: Decoder | None = None
+        self.sse = False
+        self._done = False
+        self._lock = threading.Lock()
+
+    # --- the three ways in -----------------------------------------------------------------------------------
+    def fail(self, exc: BaseException) -> None:
+        """The request raised before any response: classify and finish."""
+        error = self._classify(exc, before_headers=True)
+        status = a.STATUS_TIMEOUT if error == a.ERROR_TIMEOUT else a.STATUS_ERROR
+        self.finish(status, error, None, None)
+
+    def on_response(self, response: Any, is_async: bool) -> bool:
+        """Headers are in: record what they say and observe the body as the application reads it."""
+        self.headers_at = time.perf_counter()
+        self.status_code = code = response.status_code
+        headers = response.headers
+        self._record_rate_limits(headers, code)
+        content_type = headers.get("content-type", "")
+        capture = self.hook.settings.capture_content
+        if "text/event-stream" in content_type:
+            self.sse = True
+            self.scanner = SseScanner(capture)
+        elif "json" in content_type:
+            self.scanner = JsonScanner(capture)
+        encoding = headers.get("content-encoding")
+        if encoding and self.scanner is not None:
+            self.decoder = decoder_for(encoding)
+            if self.decoder is None:
+                self.scanner = None  # an encoding we cannot read: time it, but do not parse it
+        content = getattr(response, "_content", None)
+        if isinstance(content, bytes):
+            # Already read (MockTransport and other custom transports hand back read responses): the bytes are
+            # decoded already and will never flow through the stream again.
+            self.decoder = None
+            if self.scanner is not None:
+                self.on_chunk(content)
+            self.on_eof()
+            return True
+        wrap = self.flavor.wrap_async if is_async else self.flavor.wrap_sync
+        response.stream = wrap(response.stream, self)
+        return True
+
+    def finish_now(self) -> None:
+        """The body cannot be observed: finish with what the headers said."""
+        self.on_eof()
+
+    # --- body events, called by the observed streams ------------------------------------------------------------
+    def on_chunk(self, chunk: bytes) -> None:
+        scanner = self.scanner
+        if scanner is None:
+            return
+        data = chunk if self.decoder is None else self.decoder.decompress(chunk)
+        if self.sse:
+            if scanner.feed(data) and self.first_token_at is None:  # type: ignore[func-returns-value]
+                self.first_token_at = time.perf_counter()
+        else:
+            scanner.feed(data)
+
+    def drop_scanner(self) -> None:
+        """Parsing failed: stop parsing this body (the application's bytes are untouched)."""
+        self.scanner = None
+
+    def on_eof(self) -> None:
+        info = self._info()
+        if self.status_code >= 400:
+            self.finish(a.STATUS_FAILURE, a.http_error_type(self.status_code), info, None)
+        elif self.sse and not (info is not None and info.terminal):
+            self.finish(a.STATUS_ERROR, a.ERROR_STREAM_INTERRUPTED, info, a.OUTCOME_INTERRUPTED)
+        else:
+            self.finish(a.STATUS_SUCCESS, None, info, a.OUTCOME_COMPLETED if self.sse else None)
+
+    def on_body_error(self, exc: BaseException) -> None:
+        if self._done:
+            return
+        info = self._info()
+        if not isinstance(exc, Exception):  # GeneratorExit, CancelledError, KeyboardInterrupt: the app stopped
+            self.on_close()
+            return
+        if self.status_code >= 400:
+            self.finish(a.STATUS_FAILURE, a.http_error_type(self.status_code), info, None)
+            return
+        error = self._classify(exc, before_headers=False)
+        status = a.STATUS_TIMEOUT if error == a.ERROR_TIMEOUT else a.STATUS_ERROR
+        outcome = a.OUTCOME_TIMEOUT if error == a.ERROR_TIMEOUT else a.OUTCOME_INTERRUPTED
+        self.finish(status, error, info, outcome if self.sse else None)
+
+    def on_close(self) -> None:
+        """Closed (or collected) before the end of the body: the application stopped reading."""
+        if self._done:
+            return
+        info = self._info()
+        if self.status_code >= 400:
+            self.finish(a.STATUS_FAILURE, a.http_error_type(self.status_code), info, None)
+        else:
+            self.finish(a.STATUS_SUCCESS, None, info, a.OUTCOME_CANCELLED if self.sse else None)
+
+    def _info(self) -> ResponseInfo | None:
+        scanner = self.scanner
+        return scanner.finish() if scanner is not None else None
+
+    def _classify(self, exc: BaseException, before_headers: bool) -> str:
+        if not isinstance(exc, Exception):
+            return a.ERROR_CANCELLED
+        if isinstance(exc, self.flavor.timeout_errors):
+            return a.ERROR_TIMEOUT
+        if before_headers:
+            return a.ERROR_CONNECT if isinstance(exc, self.flavor.connect_errors) else a.ERROR_EXCEPTION
+        return a.ERROR_STREAM_INTERRUPTED
+
+    # --- the single finish ----------------------------------------------------------------------------------------
+    def finish(self, status: str, error: str | None, info: ResponseInfo | None, outcome: str | None) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        end = time.perf_counter()
+        hook = self.hook
+        t = hook.telemetry
+        model = self.model
+        t.active.add((model,), -1)
+        t.requests.add((model, self.endpoint, status))
+        if error is not None:
+            t.errors.add((model, error))
+        if error != a.ERROR_CANCELLED:
+            LAST_FAILURE.set(error)
+        duration = end - self.start
+        labels = {"model": model, "endpoint": self.endpoint}
+        t.duration.record(duration, labels)
+        if self.headers_at is not None:
+            t.time_to_headers.record(self.headers_at - self.start, labels)
+        if outcome is not None:
+            t.stream_outcomes.add((model, outcome))
+        usage = info.usage if info is not None else None
+        response_model = self._response_model(info)
+        genai = self._genai_attributes(response_model, error) if hook.settings.genai_metrics else None
+        if genai is not None:
+            t.genai_duration.record(duration, genai)
+        self._record_stream_timing(end, usage, genai)
+        cost = None
+        if usage is not None:
+            cost = self._record_usage(usage, info.response_model if info else None, genai)
+        elif status == a.STATUS_SUCCESS and self.endpoint in _USAGE_ENDPOINTS and outcome != a.OUTCOME_CANCELLED:
+            t.usage_missing.add((model,))
+        self._end_span(status, error, info, usage, response_model, outcome, cost)
+
+    def _response_model(self, info: ResponseInfo | None) -> str | None:
+        if info is None or not info.response_model:
+            return None
+        return self.hook.models.label(info.response_model)
+
+    def _genai_attributes(self, response_model: str | None, error: str | None) -> dict[str, Any]:
+        attrs: dict[str, Any] = {
+            n.GEN_AI_OPERATION_NAME: self.operation,
+            n.GEN_AI_PROVIDER_NAME: n.PROVIDER_NAME,
+            n.GEN_AI_REQUEST_MODEL: self.model,
+            n.SERVER_ADDRESS: self.base.host,
+            n.SERVER_PORT: self.base.port,
+        }
+        if response_model is not None:
+            attrs[n.GEN_AI_RESPONSE_MODEL] = response_model
+        if error is not None:
+            attrs[n.ERROR_TYPE] = error
+        return attrs
+
+    def _record_stream_timing(self, end: float, usage: Any, genai: dict[str, Any] | None) -> None:
+        first = self.first_token_at
+        if first is None:
+            return
+        t = self.hook.telemetry
+        ttft = first - self.start
+        model_only = {"model": self.model}
+        t.time_to_first_token.record(ttft, model_only)
+        if genai is not None:
+            t.genai_ttfc.record(ttft, genai)
+        scanner = self.scanner
+        chunks = scanner.info.content_chunks if scanner is not None else 0
+        if genai is not None and chunks > 1:
+            t.genai_time_per_chunk.record((end - first) / (chunks - 1), genai)
+        if usage is not None and usage.completion and end > first:
+            t.output_tokens_per_second.record(usage.completion / (end - first), model_only)
+
+    def _record_usage(self, usage: Any, response_model: str | None, genai: dict[str, Any] | None) -> float | None:
+        t = self.hook.telemetry
+        model = self.model
+        prompt, completion = usage.prompt or 0, usage.completion or 0
+        for token_type, value in (("prompt", usage.prompt), ("completion", usage.completion),
+                                  ("cached", usage.cached), ("reasoning", usage.reasoning)):
+            if value:
+                t.tokens.add((model, token_type), value)
+        if genai is not None:
+            if usage.prompt is not None:
+                t.genai_tokens.record(usage.prompt, {**genai, n.GEN_AI_TOKEN_TYPE: "input"})
+            if usage.completion is not None:
+                t.genai_tokens.record(usage.completion, {**genai, n.GEN_AI_TOKEN_TYPE: "output"})
+        found = self.hook.prices.lookup(response_model or model) if (response_model or model) else None
+        if found is None and response_model and model != a.UNKNOWN_MODEL:
+            found = self.hook.prices.lookup(model)
+        if found is None:
+            if prompt + completion:
+                t.unpriced_tokens.add((model,), prompt + completion)
+            return None
+        cost = self.hook.prices.cost(found[1], prompt, completion, usage.cached or 0)
+        t.cost.add((model,), cost.usd)
+        if cost.savings_usd:
+            t.cache_savings.add((model,), cost.savings_usd)
+        return cost.usd
+
+    def _record_rate_limits(self, headers: Any, code: int) -> None:
+        t = self.hook.telemetry
+        for kind in _RATELIMIT_KINDS:
+            remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
+            if remaining is not None:
+                t.ratelimit_remaining.set((self.model, kind), remaining)
+            limit = _number(headers.get(f"x-ratelimit-limit-{kind}"))
+            if limit is not None:
+                t.ratelimit_limit.set((self.model, kind), limit)
+        if code in (429, 503):
+            wait = retry_after_seconds(headers)
+            if wait is not None:
+                t.retry_after.record(wait, {"model": self.model})
+
+    def _end_span(self, status: str, error: str | None, info: ResponseInfo | None, usage: Any,
+                  response_model: str | None, outcome: str | None, cost: float | None) -> None:
+        span = self.span
+        if span.is_recording():
+            attrs: dict[str, Any] = {}
+            if self.status_code:
+                attrs[n.HTTP_RESPONSE_STATUS_CODE] = self.status_code
+            if info is not None:
+                if info.response_id:
+                    attrs[n.GEN_AI_RESPONSE_ID] = info.response_id[:256]
+                if info.finish_reasons:
+                    attrs[n.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(info.finish_reasons)
+                if info.output_text is not None:
+                    limit = self.hook.settings.content_max_chars
+                    text = "".join(info.output_text)
+                    attrs[n.GEN_AI_OUTPUT_MESSAGES] = text if len(text) <= limit else text[: limit - 1] + "\u2026"
+            if response_model is not None:
+                attrs[n.GEN_AI_RESPONSE_MODEL] = response_model
+            if usage is not None:
+                if usage.prompt is not None:
+                    attrs[n.GEN_AI_USAGE_INPUT_TOKENS] = usage.prompt
+                if usage.completion is not None:
+                    attrs[n.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.completion
+                if usage.cached is not None:
+                    attrs[n.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached
+                if usage.reasoning is not None:
+                    attrs[n.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning
+            if outcome is not None:
+                attrs[n.HOLYSHEEP_STREAM_OUTCOME] = outcome
+            if self.first_token_at is not None:
+                attrs[n.HOLYSHEEP_TIME_TO_FIRST_TOKEN] = self.first_token_at - self.start
+            if cost is not None:
+                attrs[n.HOLYSHEEP_COST_USD] = cost
+            if error is not None:
+                attrs[n.ERROR_TYPE] = error
+            span.set_attributes(attrs)
+            if status != a.STATUS_SUCCESS:
+                span.set_status(Status(StatusCode.ERROR, error))
+        span.end()
+
+
+def _number(raw: str | None) -> float | None:
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The advised wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), if sane."""
+    ms = _number(headers.get("retry-after-ms"))
+    if ms is not None:
+        return ms / 1000.0 if ms <= 86_400_000 else None
+    raw = headers.get("retry-after")
+    seconds = _number(raw)
+    if seconds is None and raw:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        seconds = max(when.timestamp() - time.time(), 0.0)
+    return seconds if seconds is not None and seconds <= 86_400 else None

@@ -1,0 +1,147 @@
+"""Settings: each environment variable a documented constant; bad values warn once and fall back.
+
+Pure module: no OpenTelemetry or httpx imports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlsplit
+
+_logger = logging.getLogger("otel_holysheep")
+
+DEFAULT_BASE_URL: Final = "https://api.holysheep.ai/v1"
+
+ENV_BASE_URLS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS"
+"""Comma-separated base URLs whose requests are measured (default ``https://api.holysheep.ai/v1``)."""
+ENV_GENAI_METRICS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS"
+"""``false`` turns off the ``gen_ai.client.*`` semantic-convention metrics (keep ``holysheep_*`` only)."""
+ENV_REQUEST_STREAM_USAGE: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_REQUEST_STREAM_USAGE"
+"""``true`` adds ``stream_options.include_usage`` to streaming chat requests that lack it."""
+ENV_PRICES_FILE: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_PRICES_FILE"
+"""A YAML or JSON price file merged over the built-in price book."""
+ENV_MAX_MODELS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS"
+"""Most distinct ``model`` label values per process (default 50); later ones become ``other``."""
+ENV_MAX_PARSE_BYTES: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_PARSE_BYTES"
+"""Largest JSON body (decoded bytes) parsed whole for usage (default 1 MiB); larger ones use head/tail scanning."""
+ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""``true`` records prompts and completions on spans (size-capped). Off by default."""
+ENV_CONTENT_MAX_CHARS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS"
+"""Cap on captured message content per span attribute (default 4096 characters)."""
+
+_TRUE: Final = frozenset({"true", "1", "yes", "on"})
+_FALSE: Final = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass(frozen=True)
+class BaseUrl:
+    """A normalised base URL: requests whose URL starts with it are measured."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str  # no trailing slash; "" for the root
+
+    @classmethod
+    def parse(cls, text: str) -> BaseUrl:
+        """Parse ``text``; raise ``ValueError`` with a readable reason when it is not an http(s) URL."""
+        raw = text.strip()
+        parts = urlsplit(raw)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ValueError(f"{raw!r} is not an http(s) URL")
+        if not parts.hostname:
+            raise ValueError(f"{raw!r} has no host")
+        try:
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError as exc:
+            raise ValueError(f"{raw!r} has a bad port") from exc
+        if parts.query or parts.fragment:
+            raise ValueError(f"{raw!r} must not have a query or fragment")
+        return cls(scheme, parts.hostname.lower(), port, parts.path.rstrip("/"))
+
+    def __str__(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        port = "" if self.port == default else f":{self.port}"
+        return f"{self.scheme}://{self.host}{port}{self.path}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the instrumentor is configured with."""
+
+    base_urls: tuple[BaseUrl, ...] = field(default_factory=lambda: (BaseUrl.parse(DEFAULT_BASE_URL),))
+    genai_metrics: bool = True
+    request_stream_usage: bool = False
+    prices_file: str | None = None
+    max_models: int = 50
+    max_parse_bytes: int = 1 << 20
+    capture_content: bool = False
+    content_max_chars: int = 4096
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], base_urls: Iterable[str] | None = None) -> Settings:
+        """Build settings from ``env``; ``base_urls`` (from code) wins over the environment."""
+        if base_urls is not None:
+            urls = _parse_base_urls(list(base_urls), "base_urls")
+        else:
+            urls = _parse_base_urls(env[ENV_BASE_URLS].split(","), ENV_BASE_URLS) if env.get(ENV_BASE_URLS) else None
+        return cls(
+            base_urls=urls or (BaseUrl.parse(DEFAULT_BASE_URL),),
+            genai_metrics=_bool(env, ENV_GENAI_METRICS, True),
+            request_stream_usage=_bool(env, ENV_REQUEST_STREAM_USAGE, False),
+            prices_file=(env.get(ENV_PRICES_FILE) or "").strip() or None,
+            max_models=_int(env, ENV_MAX_MODELS, 50, 1, 10_000),
+            max_parse_bytes=_int(env, ENV_MAX_PARSE_BYTES, 1 << 20, 4096, 256 << 20),
+            capture_content=_bool(env, ENV_CAPTURE_CONTENT, False),
+            content_max_chars=_int(env, ENV_CONTENT_MAX_CHARS, 4096, 16, 1 << 20),
+        )
+
+
+def _parse_base_urls(items: list[str], source: str) -> tuple[BaseUrl, ...] | None:
+    good: list[BaseUrl] = []
+    for item in items:
+        if not item.strip():
+            continue
+        try:
+            url = BaseUrl.parse(item)
+        except ValueError as exc:
+            _logger.warning("otel-holysheep: ignoring a base URL in %s: %s", source, exc)
+            continue
+        if url not in good:
+            good.append(url)
+    if not good:
+        _logger.warning("otel-holysheep: %s has no usable base URL; using %s", source, DEFAULT_BASE_URL)
+        return None
+    return tuple(good)
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    _logger.warning("otel-holysheep: %s=%r is not true/false; using %s", name, raw, str(default).lower())
+    return default
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        _logger.warning("otel-holysheep: %s=%r is not a whole number; using %d", name, raw, default)
+        return default
+    if not low <= value <= high:
+        _logger.warning("otel-holysheep: %s=%d is outside %d..%d; using %d", name, value, low, high, default)
+        return default
+    return value
