@@ -1,0 +1,75 @@
+"""Test helpers: in-memory OTel providers handed to the instrumentor, and exact metric look-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_holysheep import HolySheepInstrumentor
+
+
+@dataclass
+class Captured:
+    """What one instrumented test run exported."""
+
+    reader: InMemoryMetricReader
+    exporter: InMemorySpanExporter
+    meter_provider: MeterProvider
+    tracer_provider: TracerProvider
+
+    def points(self, name: str) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        found: list[Any] = []
+        for rm in data.resource_metrics if data else []:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    if metric.name == name:
+                        found.extend(metric.data.data_points)
+        return found
+
+    def _matching(self, name: str, labels: dict[str, Any]) -> list[Any]:
+        return [p for p in self.points(name) if all(p.attributes.get(k) == v for k, v in labels.items())]
+
+    def value(self, name: str, **labels: Any) -> float:
+        """Sum of a counter / gauge over the data points whose attributes include ``labels``."""
+        return sum(p.value for p in self._matching(name, labels))
+
+    def count(self, name: str, **labels: Any) -> int:
+        """Number of samples recorded in a histogram (summed over matching points)."""
+        return sum(p.count for p in self._matching(name, labels))
+
+    def total(self, name: str, **labels: Any) -> float:
+        """Sum of the samples recorded in a histogram."""
+        return sum(p.sum for p in self._matching(name, labels))
+
+    def label_sets(self, name: str) -> list[dict[str, Any]]:
+        return [dict(p.attributes) for p in self.points(name)]
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+
+@contextmanager
+def instrumented(**kwargs: Any) -> Iterator[Captured]:
+    """Instrument with fresh in-memory providers; always uninstrument afterwards (the instrumentor is a singleton)."""
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = HolySheepInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **kwargs)
+    try:
+        yield Captured(reader, exporter, meter_provider, tracer_provider)
+    finally:
+        instrumentor.uninstrument()
+        meter_provider.shutdown()
+        tracer_provider.shutdown()
