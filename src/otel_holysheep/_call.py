@@ -15,6 +15,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
 from otel_holysheep._parsing import Decoder, JsonScanner, ResponseInfo, SseScanner, decoder_for
+from otel_holysheep._safety import call_safely
 
 if TYPE_CHECKING:
     from otel_holysheep._config import BaseUrl
@@ -178,15 +179,21 @@ class Call:
                 return
             self._done = True
         end = time.perf_counter()
-        hook = self.hook
-        t = hook.telemetry
+        self.hook.telemetry.active.add((self.model,), -1)  # first, so the in-flight gauge can never leak
+        if error != a.ERROR_CANCELLED:
+            LAST_FAILURE.set(error)
+        # Metrics and the span are independent steps: a failure in one must not lose the other.
+        result = call_safely(self._record, end, status, error, info, outcome)
+        usage, response_model, cost = result if result is not None else (None, None, None)
+        call_safely(self._end_span, status, error, info, usage, response_model, outcome, cost)
+
+    def _record(self, end: float, status: str, error: str | None, info: ResponseInfo | None,
+                outcome: str | None) -> tuple[Any, str | None, float | None]:
+        t = self.hook.telemetry
         model = self.model
-        t.active.add((model,), -1)
         t.requests.add((model, self.endpoint, status))
         if error is not None:
             t.errors.add((model, error))
-        if error != a.ERROR_CANCELLED:
-            LAST_FAILURE.set(error)
         duration = end - self.start
         labels = {"model": model, "endpoint": self.endpoint}
         t.duration.record(duration, labels)
@@ -196,7 +203,7 @@ class Call:
             t.stream_outcomes.add((model, outcome))
         usage = info.usage if info is not None else None
         response_model = self._response_model(info)
-        genai = self._genai_attributes(response_model, error) if hook.settings.genai_metrics else None
+        genai = self._genai_attributes(response_model, error) if self.hook.settings.genai_metrics else None
         if genai is not None:
             t.genai_duration.record(duration, genai)
         self._record_stream_timing(end, usage, genai)
@@ -205,7 +212,7 @@ class Call:
             cost = self._record_usage(usage, info.response_model if info else None, genai)
         elif status == a.STATUS_SUCCESS and self.endpoint in _USAGE_ENDPOINTS and outcome != a.OUTCOME_CANCELLED:
             t.usage_missing.add((model,))
-        self._end_span(status, error, info, usage, response_model, outcome, cost)
+        return usage, response_model, cost
 
     def _response_model(self, info: ResponseInfo | None) -> str | None:
         if info is None or not info.response_model:
