@@ -1,0 +1,175 @@
+"""The report's numbers: raw per-model aggregates in, one immutable row per model out. Pure, no I/O."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+TOTAL_LABEL = "TOTAL"
+
+
+@dataclass(frozen=True)
+class RawStats:
+    """Additive per-model aggregates over the report's window (or since process start for /metrics).
+
+    ``cost_usd`` is ``None`` when the model has no cost series at all (the price book never priced it).
+    """
+
+    requests: float = 0.0
+    successes: float = 0.0
+    duration_sum: float = 0.0
+    duration_count: float = 0.0
+    tokens_in: float = 0.0  # prompt tokens (cached ones included)
+    tokens_out: float = 0.0  # completion tokens
+    cost_usd: float | None = None
+    unpriced_tokens: float = 0.0
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.requests > 0 or self.tokens_in + self.tokens_out > 0 or (self.cost_usd or 0.0) > 0)
+
+    @property
+    def known_cost(self) -> float | None:
+        """The cost to show, or ``None`` ("n/a") when it would otherwise be a silent, wrong $0."""
+        if self.cost_usd is None:
+            return None if self.tokens_in + self.tokens_out > 0 else 0.0
+        if self.cost_usd == 0 and self.unpriced_tokens > 0:
+            return None
+        return self.cost_usd
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One line of the report. Latencies in seconds; ``None`` means "no data" (rendered "-" or "n/a")."""
+
+    model: str
+    requests: float
+    success_rate_pct: float | None
+    avg_latency_s: float | None
+    p95_latency_s: float | None
+    p95_ttft_s: float | None
+    tokens_in: float
+    tokens_out: float
+    cost_usd: float | None
+    priced_tokens: float  # tokens the cost covers (all of them for a model row; priced models' only for TOTAL)
+    is_total: bool = False
+
+    @property
+    def usd_per_1m_tokens(self) -> float | None:
+        if self.cost_usd is None or self.priced_tokens <= 0:
+            return None
+        return self.cost_usd / self.priced_tokens * 1e6
+
+    @property
+    def tokens_per_usd(self) -> float | None:
+        if self.cost_usd is None or self.cost_usd <= 0:
+            return None
+        return self.priced_tokens / self.cost_usd
+
+
+@dataclass(frozen=True)
+class Report:
+    rows: tuple[ModelRow, ...]  # sorted: requests desc, then model name
+    total: ModelRow
+    unpriced_models: tuple[str, ...]  # models whose cost is n/a (the TOTAL cost leaves them out)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+def make_row(model: str, raw: RawStats, p95_latency: float | None, p95_ttft: float | None) -> ModelRow:
+    cost = raw.known_cost
+    success = _ratio(raw.successes, raw.requests)
+    return ModelRow(
+        model=model,
+        requests=raw.requests,
+        success_rate_pct=None if success is None else min(success, 1.0) * 100,
+        avg_latency_s=_ratio(raw.duration_sum, raw.duration_count),
+        p95_latency_s=_finite(p95_latency),
+        p95_ttft_s=_finite(p95_ttft),
+        tokens_in=raw.tokens_in,
+        tokens_out=raw.tokens_out,
+        cost_usd=cost,
+        priced_tokens=raw.tokens_in + raw.tokens_out if cost is not None else 0.0,
+    )
+
+
+def make_report(
+    stats: Mapping[str, tuple[RawStats, float | None, float | None]],
+    total_p95_latency: float | None,
+    total_p95_ttft: float | None,
+) -> Report:
+    """``stats`` maps model -> (raw aggregates, P95 latency, P95 TTFT). Models without any activity are dropped."""
+    rows = [make_row(model, raw, lat, ttft) for model, (raw, lat, ttft) in stats.items() if not raw.is_empty]
+    rows.sort(key=lambda r: (-r.requests, r.model))
+    raws = [raw for raw, _, _ in stats.values() if not raw.is_empty]
+    requests = sum(r.requests for r in raws)
+    success = _ratio(sum(r.successes for r in raws), requests)
+    priced = [r for r in rows if r.cost_usd is not None]
+    total = ModelRow(
+        model=TOTAL_LABEL,
+        requests=requests,
+        success_rate_pct=None if success is None else min(success, 1.0) * 100,
+        avg_latency_s=_ratio(sum(r.duration_sum for r in raws), sum(r.duration_count for r in raws)),
+        p95_latency_s=_finite(total_p95_latency),
+        p95_ttft_s=_finite(total_p95_ttft),
+        tokens_in=sum(r.tokens_in for r in raws),
+        tokens_out=sum(r.tokens_out for r in raws),
+        cost_usd=sum((r.cost_usd or 0.0) for r in priced) if priced or not rows else None,
+        priced_tokens=sum(r.priced_tokens for r in priced),
+        is_total=True,
+    )
+    return Report(rows=tuple(rows), total=total, unpriced_models=tuple(r.model for r in rows if r.cost_usd is None))
+
+
+def histogram_quantile(q: float, buckets: Mapping[float, float] | Iterable[tuple[float, float]]) -> float:
+    """Prometheus' ``histogram_quantile`` for classic buckets: ``buckets`` maps upper bound ``le`` -> cumulative count.
+
+    Same rules as promql/quantile.go: NaN without a +Inf bucket, with fewer than two buckets or with no observations;
+    non-monotonic counts are forced monotonic; linear interpolation inside the bucket holding the rank (the first
+    bucket starts at 0 unless its upper bound is <= 0); a rank in the +Inf bucket returns the previous upper bound.
+    """
+    if math.isnan(q):
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    items = buckets.items() if isinstance(buckets, Mapping) else buckets
+    merged: dict[float, float] = {}
+    for upper, count in items:  # coalesce equal upper bounds (as Prometheus does)
+        merged[float(upper)] = merged.get(float(upper), 0.0) + float(count)
+    ordered = sorted(merged.items())
+    if not ordered or not math.isinf(ordered[-1][0]) or ordered[-1][0] < 0:
+        return math.nan
+    monotonic: list[tuple[float, float]] = []
+    highest = -math.inf
+    for upper, count in ordered:
+        highest = max(highest, count)
+        monotonic.append((upper, highest))
+    if len(monotonic) < 2:
+        return math.nan
+    observations = monotonic[-1][1]
+    if observations <= 0:
+        return math.nan
+    rank = q * observations
+    last = len(monotonic) - 1
+    b = next((i for i in range(last) if monotonic[i][1] >= rank), last)
+    if b == last:
+        return monotonic[last - 1][0]
+    if b == 0 and monotonic[0][0] <= 0:
+        return monotonic[0][0]
+    bucket_start, bucket_end, count = 0.0, monotonic[b][0], monotonic[b][1]
+    if b > 0:
+        bucket_start = monotonic[b - 1][0]
+        count -= monotonic[b - 1][1]
+        rank -= monotonic[b - 1][1]
+    if count <= 0:  # only reachable with q == 0 and an empty first bucket: Go's 0/0
+        return math.nan
+    return bucket_start + (bucket_end - bucket_start) * (rank / count)

@@ -1,0 +1,96 @@
+"""PromQL for the report (also reusable by dashboards): window and selector validation, one query per number."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ReportError
+
+REQUESTS = "holysheep_requests_total"
+DURATION = "holysheep_request_duration_seconds"
+TTFT = "holysheep_time_to_first_token_seconds"
+TOKENS = "holysheep_tokens_total"
+COST = "holysheep_cost_usd_total"
+UNPRICED = "holysheep_unpriced_tokens_total"
+
+DEFAULT_WINDOW = "7d"
+QUANTILE = 0.95
+
+# Prometheus durations: units in decreasing order, each at most once (30m, 24h, 7d, 1h30m, 500ms).
+_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?")
+# One label matcher: name, operator, double-quoted value (escapes allowed).
+_MATCHER = re.compile(r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*')
+
+
+def validate_window(window: str) -> str:
+    match = _DURATION.fullmatch(window.strip())
+    if not window.strip() or match is None or not any(int(g) for g in match.groups() if g is not None):
+        raise ReportError(f"invalid --window {window!r}: use a Prometheus duration such as 30m, 24h or 7d")
+    return window.strip()
+
+
+def validate_selector(selector: str | None) -> str:
+    """Return the matchers inside ``{...}`` (without braces), e.g. ``job="app"``; '' for no selector."""
+    if selector is None or not selector.strip():
+        return ""
+    inner = selector.strip()
+    if inner.startswith("{") and inner.endswith("}"):
+        inner = inner[1:-1]
+    inner = inner.strip().rstrip(",").strip()
+    if not inner:
+        return ""
+    if any(_MATCHER.fullmatch(part) is None for part in _split_matchers(inner)):
+        raise ReportError(f"invalid --selector {selector!r}: use label matchers such as '{{job=\"app\"}}'")
+    return ",".join(part.strip() for part in _split_matchers(inner))
+
+
+def _split_matchers(inner: str) -> list[str]:
+    """Split on commas outside double-quoted values."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in inner:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _series(name: str, matchers: str, *extra: str) -> str:
+    all_matchers = ",".join(m for m in (matchers, *extra) if m)
+    return f"{name}{{{all_matchers}}}" if all_matchers else name
+
+
+def report_queries(window: str = DEFAULT_WINDOW, selector: str | None = None) -> dict[str, str]:
+    """Every instant query the ``--prometheus`` report runs, by the number it yields."""
+    w = validate_window(window)
+    m = validate_selector(selector)
+
+    def increase_by(by: str, name: str, *extra: str) -> str:
+        return f"sum by ({by}) (increase({_series(name, m, *extra)}[{w}]))"
+
+    def p95(by: str, name: str) -> str:
+        return f"histogram_quantile({QUANTILE}, {increase_by(by, name + '_bucket')})"
+
+    return {
+        "requests": increase_by("model", REQUESTS),
+        "successes": increase_by("model", REQUESTS, 'status="success"'),
+        "duration_sum": increase_by("model", DURATION + "_sum"),
+        "duration_count": increase_by("model", DURATION + "_count"),
+        "p95_latency": p95("model, le", DURATION),
+        "p95_ttft": p95("model, le", TTFT),
+        "tokens": increase_by("model, token_type", TOKENS, 'token_type=~"prompt|completion"'),
+        "cost": increase_by("model", COST),
+        "unpriced_tokens": increase_by("model", UNPRICED),
+        "total_p95_latency": p95("le", DURATION),
+        "total_p95_ttft": p95("le", TTFT),
+    }

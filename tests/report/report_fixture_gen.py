@@ -1,0 +1,124 @@
+"""Writes tests/report/fixtures/metrics.txt: the exact text the OpenTelemetry Prometheus exporter serves for known data.
+
+Real OTel SDK MeterProvider + PrometheusMetricReader on a fresh CollectorRegistry, rendered by
+prometheus_client.generate_latest. ``EXPECTED`` holds the report numbers worked out by hand from the values fed in.
+
+Regenerate: .venv/bin/python tests/report/report_fixture_gen.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FIXTURE = Path(__file__).parent / "fixtures" / "metrics.txt"
+SCOPE_VERSION = "0.1.0"  # fixed, so a version bump does not change the fixture
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+# (model, endpoint, status, duration seconds, how many)
+REQUESTS: tuple[tuple[str, str, str, float, int], ...] = (
+    ("gpt-4.1", "chat.completions", "success", 0.8, 30),
+    ("gpt-4.1", "chat.completions", "success", 1.5, 8),
+    ("gpt-4.1", "chat.completions", "failure", 6.0, 1),
+    ("gpt-4.1", "chat.completions", "timeout", 30.0, 1),
+    ("gpt-4.1", "responses", "success", 0.4, 10),
+    ("deepseek-v3", "chat.completions", "success", 2.5, 20),
+    ("deepseek-v3", "chat.completions", "success", 8.0, 10),
+    ("my-finetune", "chat.completions", "success", 0.2, 4),
+    ("my-finetune", "chat.completions", "error", 0.2, 1),
+    ("mystery", "chat.completions", "success", 200.0, 2),
+)
+# (model, time to first token, how many): streams only
+TTFT: tuple[tuple[str, float, int], ...] = (("gpt-4.1", 0.3, 10), ("gpt-4.1", 0.7, 8), ("gpt-4.1", 1.5, 2))
+# model -> (adds, prompt per add, completion per add, cached per add, reasoning per add, usd per add or None, unpriced)
+USAGE: dict[str, tuple[int, int, int, int, int, float | None, int]] = {
+    "gpt-4.1": (48, 2500, 625, 400, 100, 0.01, 0),
+    "deepseek-v3": (30, 2000, 666, 0, 0, 0.00152, 0),
+    "my-finetune": (4, 250, 125, 0, 0, 0.0, 375),
+    "mystery": (2, 150, 50, 0, 0, None, 0),
+}
+
+# Worked out by hand (see the bucket arithmetic in test_report_fixture.py).
+EXPECTED = {
+    # model: requests, success %, avg s, p95 s, p95 ttft s, tokens in, tokens out, cost, usd/1M, tokens/usd
+    "gpt-4.1": (50, 96.0, 76 / 50, 1.9375, 1.5, 120000, 30000, 0.48, 3.2, 312500.0),
+    "deepseek-v3": (30, 100.0, 130 / 30, 9.25, None, 60000, 19980, 0.0456, 0.0456 / 79980 * 1e6, 79980 / 0.0456),
+    "my-finetune": (5, 80.0, 0.2, 0.2425, None, 1000, 500, None, None, None),
+    "mystery": (2, 100.0, 200.0, 120.0, None, 300, 100, None, None, None),
+    "TOTAL": (
+        87,
+        84 / 87 * 100,
+        607 / 87,
+        5 + 5 * 9.65 / 11,
+        1.5,
+        181300,
+        50580,
+        0.5256,
+        0.5256 / 229980 * 1e6,
+        229980 / 0.5256,
+    ),
+}
+
+
+def generate_exposition(openmetrics: bool = False) -> str:
+    """The fixture data as the exporter's page: Prometheus text format, or OpenMetrics if asked for."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+    registry = CollectorRegistry()
+    reader = PrometheusMetricReader(registry=registry)
+    resource = Resource.create({"service.name": "chatbot", "service.instance.id": "fixture"})
+    provider = MeterProvider(metric_readers=[reader], resource=resource)
+    try:
+        meter = provider.get_meter("otel_holysheep", SCOPE_VERSION)
+        requests = meter.create_counter("holysheep.requests", unit="{request}")
+        duration = meter.create_histogram(
+            "holysheep.request.duration", unit="s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS
+        )
+        ttft = meter.create_histogram(
+            "holysheep.time_to_first_token", unit="s", explicit_bucket_boundaries_advisory=TTFT_BUCKETS
+        )
+        tokens = meter.create_counter("holysheep.tokens", unit="{token}")
+        cost = meter.create_counter("holysheep.cost.usd", unit="{USD}")
+        unpriced = meter.create_counter("holysheep.unpriced_tokens", unit="{token}")
+        errors = meter.create_counter("holysheep.errors", unit="{error}")
+        active = meter.create_up_down_counter("holysheep.active_requests", unit="{request}")
+        outcomes = meter.create_counter("holysheep.stream_outcomes", unit="{stream}")
+
+        error_types = {"failure": "http_500", "timeout": "timeout", "error": "exception"}
+        for model, endpoint, status, seconds, count in REQUESTS:
+            for _ in range(count):
+                active.add(1, {"model": model})
+                requests.add(1, {"model": model, "endpoint": endpoint, "status": status})
+                duration.record(seconds, {"model": model, "endpoint": endpoint})
+                if status in error_types:
+                    errors.add(1, {"model": model, "error_type": error_types[status]})
+                active.add(-1, {"model": model})
+        for model, seconds, count in TTFT:
+            for _ in range(count):
+                ttft.record(seconds, {"model": model})
+                outcomes.add(1, {"model": model, "outcome": "completed"})
+        for model, (adds, prompt, completion, cached, reasoning, usd, unpriced_n) in USAGE.items():
+            for _ in range(adds):
+                tokens.add(prompt, {"model": model, "token_type": "prompt"})
+                tokens.add(completion, {"model": model, "token_type": "completion"})
+                if cached:
+                    tokens.add(cached, {"model": model, "token_type": "cached"})
+                if reasoning:
+                    tokens.add(reasoning, {"model": model, "token_type": "reasoning"})
+                if usd is not None:
+                    cost.add(usd, {"model": model})
+                if unpriced_n:
+                    unpriced.add(unpriced_n, {"model": model})
+        return (generate_openmetrics if openmetrics else generate_latest)(registry).decode()
+    finally:
+        provider.shutdown()
+
+
+if __name__ == "__main__":
+    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    FIXTURE.write_text(generate_exposition())
+    print(f"wrote {FIXTURE}")
