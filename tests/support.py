@@ -57,19 +57,25 @@ class Captured:
         return list(self.exporter.get_finished_spans())
 
 
-@contextmanager
-def instrumented(**kwargs: Any) -> Iterator[Captured]:
-    """Instrument with fresh in-memory providers; always uninstrument afterwards (the instrumentor is a singleton)."""
+def providers() -> Captured:
+    """Fresh in-memory meter and tracer providers."""
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return Captured(reader, exporter, meter_provider, tracer_provider)
+
+
+@contextmanager
+def instrumented(cap: Captured | None = None, **kwargs: Any) -> Iterator[Captured]:
+    """Instrument with in-memory providers; always uninstrument afterwards (the instrumentor is a singleton)."""
+    cap = cap or providers()
     instrumentor = HolySheepInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **kwargs)
+    instrumentor.instrument(tracer_provider=cap.tracer_provider, meter_provider=cap.meter_provider, **kwargs)
     try:
-        yield Captured(reader, exporter, meter_provider, tracer_provider)
+        yield cap
     finally:
         instrumentor.uninstrument()
-        meter_provider.shutdown()
-        tracer_provider.shutdown()
+        cap.meter_provider.shutdown()
+        cap.tracer_provider.shutdown()

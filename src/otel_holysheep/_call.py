@@ -156,6 +156,10 @@ class Call:
         info = self._info()
         if self.status_code >= 400:
             self.finish(a.STATUS_FAILURE, a.http_error_type(self.status_code), info, None)
+        elif self.sse and info is not None and info.terminal:
+            # The stream's terminating event arrived; the client closed without reading the last bytes (the openai
+            # SDK stops at [DONE]). That is a completed stream, not a cancelled one.
+            self.finish(a.STATUS_SUCCESS, None, info, a.OUTCOME_COMPLETED)
         else:
             self.finish(a.STATUS_SUCCESS, None, info, a.OUTCOME_CANCELLED if self.sse else None)
 

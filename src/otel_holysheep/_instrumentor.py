@@ -60,8 +60,8 @@ class HolySheepInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         prices_file = kwargs.get("prices_file")
         if prices_file is not None:
             settings = _replace(settings, prices_file=os.fspath(prices_file))
-        tracer = trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL)
-        meter = metrics.get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL)
+        tracer = trace.get_tracer("otel_holysheep", __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL)
+        meter = metrics.get_meter("otel_holysheep", __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL)
         hook = Hook(settings, tracer, create_telemetry(meter), load_price_book(settings.prices_file))
         for module_name in _MODULES:
             try:

@@ -1,0 +1,119 @@
+"""Per-request test directives from the ``x-sim-scenario`` request header.
+
+Comma-separated ``name`` or ``name=value`` items; unknown or invalid items are ignored. Failures:
+``status=N`` (+ ``retry_after=S`` / ``retry_after_ms=MS`` for 429), ``fail_first=N`` with ``key=K`` and
+``fail_status=N``, ``cut_after=N``, ``stall_after=N``, ``stall_headers``, ``malformed``, ``wrong_shape``.
+Timing (milliseconds, not scaled): ``delay_ms``, ``ttft_ms``, ``chunk_ms``. Content: ``chunks``,
+``role_only_chunks``, ``response_model``, ``body_kib``. Usage: ``no_usage``, ``prompt_tokens``,
+``completion_tokens``, ``cached``, ``reasoning``. Wire: ``gzip``, ``deflate``, ``no_ratelimit``, ``sse_crlf``,
+``sse_comments``, ``split_events``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+__all__ = ["SCENARIO_HEADER", "Scenario"]
+
+SCENARIO_HEADER = "x-sim-scenario"
+
+_INT_FIELDS = {
+    "status",
+    "retry_after",
+    "retry_after_ms",
+    "fail_first",
+    "fail_status",
+    "delay_ms",
+    "ttft_ms",
+    "chunk_ms",
+    "chunks",
+    "cut_after",
+    "stall_after",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached",
+    "reasoning",
+    "body_kib",
+    "role_only_chunks",
+}
+_FLAG_FIELDS = {
+    "stall_headers",
+    "no_usage",
+    "gzip",
+    "deflate",
+    "malformed",
+    "wrong_shape",
+    "no_ratelimit",
+    "sse_crlf",
+    "sse_comments",
+    "split_events",
+}
+_STR_FIELDS = {"key", "response_model"}
+
+
+@dataclass
+class Scenario:
+    """Parsed directives; ``None`` means "not given" (profile or defaults apply)."""
+
+    status: int | None = None
+    retry_after: int | None = None
+    retry_after_ms: int | None = None
+    fail_first: int | None = None
+    fail_status: int | None = None
+    key: str | None = None
+    delay_ms: int | None = None
+    ttft_ms: int | None = None
+    chunk_ms: int | None = None
+    chunks: int | None = None
+    cut_after: int | None = None
+    stall_after: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached: int | None = None
+    reasoning: int | None = None
+    body_kib: int | None = None
+    role_only_chunks: int | None = None
+    response_model: str | None = None
+    stall_headers: bool = False
+    no_usage: bool = False
+    gzip: bool = False
+    deflate: bool = False
+    malformed: bool = False
+    wrong_shape: bool = False
+    no_ratelimit: bool = False
+    sse_crlf: bool = False
+    sse_comments: bool = False
+    split_events: bool = False
+
+    @classmethod
+    def parse(cls, header: str | None) -> Scenario:
+        """Parse ``name`` / ``name=value`` items separated by commas; unknown or invalid items are ignored."""
+        scenario = cls()
+        if not header:
+            return scenario
+        for item in header.split(","):
+            name, sep, raw = item.strip().partition("=")
+            name, raw = name.strip().lower().replace("-", "_"), raw.strip()
+            if name in _FLAG_FIELDS and (not sep or raw.lower() in {"1", "true", "yes", "on"}):
+                setattr(scenario, name, True)
+            elif name in _INT_FIELDS and sep:
+                try:
+                    value = int(raw)
+                except ValueError:
+                    continue
+                if value >= 0:
+                    setattr(scenario, name, value)
+            elif name in _STR_FIELDS and sep and raw:
+                setattr(scenario, name, raw)
+        return scenario
+
+    def describe(self) -> str:
+        """The directives given, in header syntax (for logs)."""
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is True:
+                parts.append(f.name)
+            elif value not in (None, False):
+                parts.append(f"{f.name}={value}")
+        return ",".join(parts)

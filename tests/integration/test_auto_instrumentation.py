@@ -1,0 +1,139 @@
+"""Zero-code: a plain app under `opentelemetry-instrument` with the Prometheus exporter serves the metric contract."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from otel_holysheep._names import PROMETHEUS_SERIES
+from otel_holysheep.simulator import GatewaySimulator
+
+APP = Path(__file__).parent / "apps" / "contract_app.py"
+BIN = Path(sys.executable).parent
+SCOPE_LABELS = {"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def instrumented_app(gateway: GatewaySimulator, **extra_env: str) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update({
+        "GATEWAY_URL": gateway.base_url,
+        "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": gateway.base_url,
+        "OTEL_METRICS_EXPORTER": "prometheus",
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+        "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
+        "OTEL_SERVICE_NAME": "contract-app",
+        **extra_env,
+    })
+    proc = subprocess.Popen([str(BIN / "opentelemetry-instrument"), sys.executable, str(APP)], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != "READY":
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+            pytest.fail(f"the app did not start: {line!r}\n{err}")
+        yield f"http://127.0.0.1:{port}/metrics"
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+
+
+def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return samples
+
+
+def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:
+    return sum(v for got, v in samples.get(name, []) if all(got.get(k) == val for k, val in labels.items()))
+
+
+def test_contract_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
+    gateway.reset()
+    with instrumented_app(gateway) as url:
+        samples = scrape(url)
+    served = [r for r in gateway.requests if r.path.startswith("/v1/")]
+    for series in PROMETHEUS_SERIES:
+        name = series.name
+        sample_name = {"histogram": f"{name}_count"}.get(series.type, name)
+        assert sample_name in samples, f"{name} missing from /metrics"
+        for labels, _ in samples[sample_name]:
+            assert set(labels) - SCOPE_LABELS == set(series.labels), (name, labels)
+            assert labels["otel_scope_name"] == "otel_holysheep"
+    # numbers against what the simulator served
+    assert total(samples, "holysheep_requests_total") == len(served) == 9
+    assert total(samples, "holysheep_request_duration_seconds_count") == len(served)
+    assert total(samples, "holysheep_requests_total", model="deepseek-v3.2", status="failure") == 1
+    assert total(samples, "holysheep_requests_total", model="deepseek-v3.2", status="success") == 1
+    assert total(samples, "holysheep_retries_total", model="deepseek-v3.2", reason="http_5xx") == 1
+    assert total(samples, "holysheep_errors_total", model="claude-sonnet-4", error_type="http_429") == 1
+    assert total(samples, "holysheep_errors_total") == 2
+    assert total(samples, "holysheep_tokens_total", model="gpt-4.1", token_type="prompt") == 300
+    assert total(samples, "holysheep_tokens_total", model="gpt-4.1", token_type="completion") == 50
+    assert total(samples, "holysheep_tokens_total", model="gpt-4.1", token_type="cached") == 50
+    assert total(samples, "holysheep_tokens_total", model="gpt-4.1", token_type="reasoning") == 5
+    assert total(samples, "holysheep_tokens_total", model="gemini-2.5-flash", token_type="completion") == 6
+    assert total(samples, "holysheep_tokens_total", model="gemini-2.5-flash", token_type="prompt") == 45
+    assert total(samples, "holysheep_cost_usd_total", model="gpt-4.1") == pytest.approx(
+        (250 * 2.0 + 50 * 0.5 + 50 * 8.0) / 1e6)
+    assert total(samples, "holysheep_cache_savings_usd_total", model="gpt-4.1") == pytest.approx(50 * 1.5 / 1e6)
+    assert total(samples, "holysheep_unpriced_tokens_total", model="mystery-model") == 10
+    assert total(samples, "holysheep_usage_missing_total", model="gemini-2.5-flash") == 1
+    assert total(samples, "holysheep_stream_outcomes_total", outcome="completed") == 2
+    assert total(samples, "holysheep_time_to_first_token_seconds_count") == 2
+    assert total(samples, "holysheep_retry_after_seconds_sum", model="claude-sonnet-4") == pytest.approx(2)
+    assert total(samples, "holysheep_active_requests") == 0
+    assert total(samples, "gen_ai_client_operation_duration_seconds_count", gen_ai_provider_name="holysheep") == 9
+    assert total(samples, "gen_ai_client_token_usage_count", gen_ai_token_type="input") == 6  # every response that reported usage
+    # secrets never exported
+    text = repr(samples)
+    assert "sk-contract-test" not in text
+    assert "hello" not in text
+
+
+def test_disabled_by_entry_point_name(gateway: GatewaySimulator) -> None:
+    with instrumented_app(gateway, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="holysheep") as url:
+        samples = scrape(url)
+    assert "holysheep_requests_total" not in samples
+    assert not any(name.startswith("gen_ai_") for name in samples)

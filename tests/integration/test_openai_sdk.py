@@ -1,0 +1,171 @@
+"""The real openai SDK (3.x on httpx2, or 2.x on httpx in the second environment) against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import openai
+import pytest
+
+from otel_holysheep.simulator import GatewaySimulator
+from tests.support import Captured
+
+pytestmark = pytest.mark.openai_sdk
+
+KEY = "sk-holysheep-test-KEY-0123456789"
+MESSAGES = [{"role": "user", "content": "Which model is fastest? (a private prompt)"}]
+SDK_MAJOR = int(openai.__version__.split(".")[0])
+
+
+def client(gateway: GatewaySimulator, directives: str = "", retries: int = 0) -> openai.OpenAI:
+    headers = {"x-sim-scenario": directives} if directives else None
+    return openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=retries, default_headers=headers)
+
+
+def test_sdk_generation_uses_the_expected_http_library() -> None:
+    import importlib.metadata as md
+
+    requires = " ".join(md.requires("openai") or [])
+    assert ("httpx2" in requires) == (SDK_MAJOR >= 3)
+
+
+def test_chat_completion(gateway: GatewaySimulator, captured: Captured) -> None:
+    with client(gateway, "prompt_tokens=120,completion_tokens=30") as sdk:
+        completion = sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens == 120
+    assert captured.value("holysheep.requests", model="gpt-4.1", endpoint="chat/completions", status="success") == 1
+    assert captured.value("holysheep.tokens", model="gpt-4.1", token_type="prompt") == 120
+    assert captured.value("holysheep.cost.usd", model="gpt-4.1") == pytest.approx(120 * 2e-6 + 30 * 8e-6)
+    (span,) = captured.spans()
+    assert span.name == "chat gpt-4.1"
+    assert span.attributes["gen_ai.response.id"] == completion.id
+
+
+def test_streaming_with_usage(gateway: GatewaySimulator, captured: Captured) -> None:
+    with client(gateway, "chunks=5,ttft_ms=50") as sdk:
+        stream = sdk.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES, stream=True,
+                                             stream_options={"include_usage": True})
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text
+    assert captured.value("holysheep.tokens", model="gemini-2.5-flash", token_type="completion") == 5
+    assert captured.value("holysheep.stream_outcomes", model="gemini-2.5-flash", outcome="completed") == 1
+    ttft = captured.total("holysheep.time_to_first_token", model="gemini-2.5-flash")
+    assert 0.045 <= ttft < captured.total("holysheep.request.duration", model="gemini-2.5-flash")
+
+
+def test_async_streaming_and_cancellation(gateway: GatewaySimulator, captured: Captured) -> None:
+    async def run() -> str:
+        sdk = openai.AsyncOpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0,
+                                 default_headers={"x-sim-scenario": "chunks=4"})
+        async with sdk:
+            stream = await sdk.chat.completions.create(model="deepseek-v3.2", messages=MESSAGES, stream=True)
+            parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
+
+            async def slow_reader() -> None:
+                slow = await sdk.chat.completions.create(
+                    model="deepseek-v3.2", messages=MESSAGES, stream=True,
+                    extra_headers={"x-sim-scenario": "chunks=50,chunk_ms=20"})
+                async for _ in slow:
+                    pass
+
+            task = asyncio.create_task(slow_reader())
+            await asyncio.sleep(0.15)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return "".join(parts)
+
+    assert asyncio.run(run())
+    assert captured.value("holysheep.stream_outcomes", model="deepseek-v3.2", outcome="completed") == 1
+    assert captured.value("holysheep.stream_outcomes", model="deepseek-v3.2", outcome="cancelled") == 1
+    assert captured.value("holysheep.active_requests") == 0
+    assert captured.value("holysheep.usage_missing", model="deepseek-v3.2") == 1  # the completed one had none
+
+
+def test_early_break_out_of_stream(gateway: GatewaySimulator, captured: Captured) -> None:
+    with client(gateway, "chunks=30,chunk_ms=5") as sdk:
+        stream = sdk.chat.completions.create(model="claude-sonnet-4", messages=MESSAGES, stream=True)
+        for i, _ in enumerate(stream):
+            if i == 2:
+                break
+        stream.close()
+    assert captured.value("holysheep.stream_outcomes", outcome="cancelled") == 1
+    assert captured.value("holysheep.active_requests") == 0
+
+
+def test_embeddings_and_responses(gateway: GatewaySimulator, captured: Captured) -> None:
+    with client(gateway) as sdk:
+        emb = sdk.embeddings.create(model="gemini-2.5-flash", input=["one", "two"])
+        resp = sdk.responses.create(model="gpt-4.1", input="Say hi")
+        models = sdk.models.list()
+    assert len(emb.data) == 2
+    assert resp.usage is not None
+    assert any(m.id == "gpt-4.1" for m in models)
+    assert captured.value("holysheep.tokens", model="gemini-2.5-flash", token_type="prompt") == emb.usage.prompt_tokens
+    assert captured.value("holysheep.tokens", model="gpt-4.1", token_type="completion") == resp.usage.output_tokens
+    assert captured.value("holysheep.requests", endpoint="models") == 1
+
+
+def test_retry_after_5xx_is_visible(gateway: GatewaySimulator, captured: Captured) -> None:
+    gateway.reset()
+    with client(gateway, "fail_first=1,fail_status=503,key=retry-5xx", retries=2) as sdk:
+        completion = sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
+    assert completion.choices
+    assert captured.value("holysheep.requests", model="gpt-4.1", status="failure") == 1
+    assert captured.value("holysheep.requests", model="gpt-4.1", status="success") == 1
+    assert captured.value("holysheep.retries", model="gpt-4.1", reason="http_5xx") == 1
+    assert captured.count("holysheep.request.duration", model="gpt-4.1") == 2
+    attempts = sorted(s.attributes.get("holysheep.attempt", 0) for s in captured.spans())
+    assert attempts == [0, 1]
+
+
+def test_retry_after_429(gateway: GatewaySimulator, captured: Captured) -> None:
+    gateway.reset()
+    with client(gateway, "fail_first=1,fail_status=429,key=retry-429,retry_after=0", retries=1) as sdk:
+        sdk.chat.completions.create(model="deepseek-v3.2", messages=MESSAGES)
+    assert captured.value("holysheep.retries", model="deepseek-v3.2", reason="http_429") == 1
+    assert captured.value("holysheep.errors", model="deepseek-v3.2", error_type="http_429") == 1
+
+
+def test_auth_failure_and_sdk_exception_unchanged(gateway: GatewaySimulator, captured: Captured) -> None:
+    sdk = openai.OpenAI(base_url=gateway.base_url, api_key="sk-invalid", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as info:
+        sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
+    sdk.close()
+    assert info.value.status_code == 401
+    assert captured.value("holysheep.errors", model="gpt-4.1", error_type="http_401") == 1
+
+
+def test_api_key_and_prompt_never_in_telemetry(gateway: GatewaySimulator, captured: Captured,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG), client(gateway) as sdk:
+        sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
+        list(sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES, stream=True))
+    exported = captured.reader.get_metrics_data().to_json()
+    exported += "".join(span.to_json() for span in captured.spans())
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("otel_holysheep"))
+    for secret in (KEY, "private prompt"):
+        assert secret not in exported
+        assert secret not in ours
+
+
+def test_aiohttp_transport_is_seen(gateway: GatewaySimulator, captured: Captured) -> None:
+    if SDK_MAJOR < 3:
+        pytest.skip("openai 2.x's aiohttp client needs the separate httpx-aiohttp package, not installed there")
+    from openai import DefaultAioHttpClient
+
+    async def run() -> None:
+        async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0,
+                                      http_client=DefaultAioHttpClient()) as sdk:
+            await sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
+            stream = await sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES, stream=True,
+                                                       stream_options={"include_usage": True})
+            async for _ in stream:
+                pass
+
+    asyncio.run(run())
+    assert captured.value("holysheep.requests", model="gpt-4.1", status="success") == 2
+    assert captured.value("holysheep.stream_outcomes", model="gpt-4.1", outcome="completed") == 1
+    assert captured.value("holysheep.active_requests") == 0
