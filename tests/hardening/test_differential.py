@@ -1,0 +1,159 @@
+"""Differential fault tests: the same client code, uninstrumented then instrumented, must observe the same thing.
+
+Same bytes, same parsed objects, same exception types and messages, across malformed, truncated, stalled, reset,
+compressed-and-corrupt and oversized responses, through raw httpx, raw httpx2 and the openai SDK, sync and async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import httpx2
+import openai
+import pytest
+
+from tests.hardening.replay_server import SCENARIOS, ReplayServer
+from tests.support import instrumented
+
+Observation = tuple[Any, ...]
+TIMEOUT = 0.6
+BODY = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _outcome(run: Callable[[], Any]) -> Observation:
+    try:
+        return ("ok", run())
+    except Exception as exc:  # the observation *is* the exception, compared by type and message
+        return ("raise", type(exc).__name__, str(exc))
+
+
+def _raw_sync(module: Any) -> Callable[[str, str], Observation]:
+    def observe(base_url: str, scenario: str) -> Observation:
+        def run() -> Any:
+            with module.Client(base_url=base_url, timeout=TIMEOUT) as client:
+                with client.stream("POST", "/chat/completions", json=BODY, headers={"x-replay": scenario}) as r:
+                    raw = b"".join(r.iter_bytes())
+                    parsed = _outcome(r.json) if "json" in r.headers.get("content-type", "") else None
+                    return r.status_code, raw, parsed
+        return _outcome(run)
+    return observe
+
+
+def _raw_async(module: Any) -> Callable[[str, str], Observation]:
+    def observe(base_url: str, scenario: str) -> Observation:
+        async def run() -> Any:
+            async with module.AsyncClient(base_url=base_url, timeout=TIMEOUT) as client:
+                response = await client.post("/chat/completions", json=BODY, headers={"x-replay": scenario})
+                return response.status_code, response.content, response.headers.get("content-type")
+        return _outcome(lambda: asyncio.run(run()))
+    return observe
+
+
+def _sdk(stream: bool, use_async: bool) -> Callable[[str, str], Observation]:
+    def observe(base_url: str, scenario: str) -> Observation:
+        headers = {"x-replay": scenario}
+
+        def sync_run() -> Any:
+            with openai.OpenAI(base_url=base_url, api_key="sk-x", max_retries=0, timeout=TIMEOUT) as sdk:
+                result = sdk.chat.completions.create(**BODY, stream=stream, extra_headers=headers)
+                return [c.model_dump() for c in result] if stream else result.model_dump()
+
+        async def async_run() -> Any:
+            async with openai.AsyncOpenAI(base_url=base_url, api_key="sk-x", max_retries=0, timeout=TIMEOUT) as sdk:
+                result = await sdk.chat.completions.create(**BODY, stream=stream, extra_headers=headers)
+                return [c.model_dump() async for c in result] if stream else result.model_dump()
+
+        return _outcome(lambda: asyncio.run(async_run())) if use_async else _outcome(sync_run)
+    return observe
+
+
+CLIENTS = [
+    pytest.param(_raw_sync(httpx), id="httpx-sync"),
+    pytest.param(_raw_sync(httpx2), id="httpx2-sync"),
+    pytest.param(_raw_async(httpx), id="httpx-async"),
+    pytest.param(_raw_async(httpx2), id="httpx2-async"),
+    pytest.param(_sdk(stream=False, use_async=False), id="openai-sync", marks=pytest.mark.openai_sdk),
+    pytest.param(_sdk(stream=True, use_async=False), id="openai-sync-stream", marks=pytest.mark.openai_sdk),
+    pytest.param(_sdk(stream=False, use_async=True), id="openai-async", marks=pytest.mark.openai_sdk),
+    pytest.param(_sdk(stream=True, use_async=True), id="openai-async-stream", marks=pytest.mark.openai_sdk),
+]
+
+
+@pytest.fixture(scope="module")
+def replay() -> Iterator[ReplayServer]:
+    with ReplayServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("observe", CLIENTS)
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_same_observation_with_and_without_instrumentation(observe: Callable[[str, str], Observation],
+                                                           scenario: str, replay: ReplayServer) -> None:
+    plain = observe(replay.base_url, scenario)
+    hits = len(replay.hits)
+    with instrumented(base_urls=[replay.base_url]) as cap:
+        measured = observe(replay.base_url, scenario)
+        assert measured == plain
+        attempts = len(replay.hits) - hits
+        assert cap.value("holysheep.requests") == attempts >= 1
+        assert cap.value("holysheep.active_requests") == 0
+        assert cap.count("holysheep.request.duration") == attempts
+
+
+def test_scenarios_cover_the_faults_they_claim(replay: ReplayServer) -> None:
+    """Guard against a replay scenario silently turning into a success (the differential test would still pass)."""
+    observe = _raw_sync(httpx2)
+    assert observe(replay.base_url, "sse_truncated")[:2] == ("raise", "RemoteProtocolError")
+    assert observe(replay.base_url, "sse_stalled")[:2] == ("raise", "ReadTimeout")
+    assert observe(replay.base_url, "read_timeout")[:2] == ("raise", "ReadTimeout")
+    assert observe(replay.base_url, "gzip_corrupt")[:2] == ("raise", "DecodingError")
+    assert observe(replay.base_url, "reset")[0] == "raise"
+    ok = observe(replay.base_url, "big_body")
+    assert ok[0] == "ok"
+    assert len(ok[1][1]) > 10_000_000
+
+
+def test_cancelled_task_mid_stream_is_the_same(replay: ReplayServer) -> None:
+    async def run() -> Observation:
+        async with httpx2.AsyncClient(base_url=replay.base_url, timeout=5) as client:
+            async def reader() -> None:
+                async with client.stream("POST", "/chat/completions", json=BODY,
+                                         headers={"x-replay": "sse_stalled"}) as response:
+                    async for _ in response.aiter_bytes():
+                        pass
+
+            task = asyncio.create_task(reader())
+            await asyncio.sleep(0.2)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                return ("cancelled",)
+            return ("finished",)
+
+    plain = asyncio.run(run())
+    with instrumented(base_urls=[replay.base_url]) as cap:
+        assert asyncio.run(run()) == plain == ("cancelled",)
+        assert cap.value("holysheep.stream_outcomes", outcome="cancelled") == 1
+        assert cap.value("holysheep.active_requests") == 0
+
+
+def test_early_break_is_the_same(replay: ReplayServer) -> None:
+    def run() -> list[bytes]:
+        with httpx2.Client(base_url=replay.base_url) as client, client.stream(
+                "POST", "/chat/completions", json=BODY, headers={"x-replay": "sse_crlf_comments_split"}) as r:
+            got = []
+            for chunk in r.iter_raw():
+                got.append(chunk)
+                if len(got) == 3:
+                    break
+            return got
+
+    plain = run()
+    with instrumented(base_urls=[replay.base_url]) as cap:
+        assert run() == plain
+        assert cap.value("holysheep.stream_outcomes", outcome="cancelled") == 1
+        assert cap.value("holysheep.active_requests") == 0
