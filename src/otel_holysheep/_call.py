@@ -165,7 +165,7 @@ class Call:
 
     def _info(self) -> ResponseInfo | None:
         scanner = self.scanner
-        return scanner.finish() if scanner is not None else None
+        return call_safely(scanner.finish) if scanner is not None else None  # a parser bug loses usage, not the call
 
     def _classify(self, exc: BaseException, before_headers: bool) -> str:
         if not isinstance(exc, Exception):

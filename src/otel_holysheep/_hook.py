@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
 
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
@@ -92,9 +92,13 @@ class Hook:
             if messages is not None:
                 attributes[n.GEN_AI_INPUT_MESSAGES] = messages
         name = f"{operation} {info.model}" if info is not None and info.model else operation
-        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        # Tracing failing (a broken span processor) must not cost the metrics: fall back to a non-recording span.
+        span = call_safely(self._start_span, name, attributes) or INVALID_SPAN
         self.telemetry.active.add((model,), 1)
         return Call(self, flavor, span, start, model, endpoint, operation, base)
+
+    def _start_span(self, name: str, attributes: dict[str, Any]) -> Span:
+        return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
     def send(self, flavor: Flavor, original: Callable[[Any, Any], Any], client: Any, request: Any,
              base: BaseUrl) -> Any:
