@@ -31,6 +31,9 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
     allow_reuse_port = False  # never share a port someone else is listening on
+    # socketserver's default backlog of 5 resets connections under a burst of concurrent clients (64 pooled
+    # connections opening at once); a gateway does not do that.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], sim: GatewaySimulator) -> None:
         self.sim = sim

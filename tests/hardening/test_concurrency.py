@@ -1,0 +1,180 @@
+"""Concurrency and leaks: thousands of concurrent async requests and a thread pool of sync ones, mixed with faults
+and cancellations. Counts must be exact, the in-flight gauge must end at zero, and repeated runs must not grow
+memory or open sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import random
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import httpx2
+import pytest
+
+from otel_holysheep._call import Call
+from otel_holysheep.simulator import GatewaySimulator
+from tests.support import Captured, instrumented
+
+pytestmark = pytest.mark.slow
+
+AUTH = {"Authorization": "Bearer sk-test"}
+MESSAGES = [{"role": "user", "content": "hi"}]
+KINDS = ("json", "json", "json", "stream", "http_500", "cut", "break", "cancel")
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[GatewaySimulator]:
+    with GatewaySimulator() as simulator:
+        yield simulator
+
+
+async def one(client: httpx2.AsyncClient, kind: str, reading: asyncio.Event) -> str:
+    """Run one request of ``kind``; returns what the application observed."""
+    payload = {"model": "gpt-4.1", "messages": MESSAGES}
+    try:
+        if kind == "json":
+            await client.post("/chat/completions", json=payload)
+        elif kind == "http_500":
+            await client.post("/chat/completions", json=payload, headers={"x-sim-scenario": "status=500"})
+        else:
+            scenario = {"stream": "chunks=4", "cut": "cut_after=2", "break": "chunks=8",
+                        "cancel": "chunks=40,chunk_ms=50"}[kind]
+            async with client.stream("POST", "/chat/completions", json={**payload, "stream": True},
+                                     headers={"x-sim-scenario": scenario}) as response:
+                count = 0
+                try:
+                    async for _ in response.aiter_lines():
+                        count += 1
+                        if kind == "cancel":
+                            reading.set()
+                        if kind == "break" and count == 2:
+                            break
+                except httpx2.TransportError:
+                    return "cut"
+    except asyncio.CancelledError:
+        return "cancelled"
+    except httpx2.TransportError:
+        return "transport_error"
+    finally:
+        reading.set()
+    return kind
+
+
+async def batch(base_url: str, size: int, seed: int) -> Counter[str]:
+    rng = random.Random(seed)
+    kinds = [rng.choice(KINDS) for _ in range(size)]
+    limits = httpx2.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx2.AsyncClient(base_url=base_url, headers=AUTH, limits=limits, timeout=30) as client:
+        events = [asyncio.Event() for _ in kinds]
+        tasks = [asyncio.create_task(one(client, kind, event)) for kind, event in zip(kinds, events, strict=True)]
+        for task, kind, event in zip(tasks, kinds, events, strict=True):
+            if kind == "cancel":
+                await event.wait()  # cancel only once it is reading: the request was certainly sent
+                task.cancel()
+        return Counter(await asyncio.gather(*tasks))
+
+
+def check_counts(cap: Captured, kinds: Counter[str]) -> None:
+    total = sum(kinds.values())
+    assert cap.value("holysheep.requests") == total
+    assert cap.count("holysheep.request.duration") == total
+    assert cap.value("holysheep.active_requests") == 0
+    assert cap.value("holysheep.errors", error_type="http_500") == kinds["http_500"]
+    assert cap.value("holysheep.errors", error_type="stream_interrupted") == kinds["cut"]
+    assert cap.value("holysheep.stream_outcomes", outcome="completed") == kinds["stream"]
+    assert cap.value("holysheep.stream_outcomes", outcome="interrupted") == kinds["cut"]
+    assert cap.value("holysheep.stream_outcomes", outcome="cancelled") == kinds["break"] + kinds["cancelled"]
+    assert cap.value("holysheep.errors") == kinds["http_500"] + kinds["cut"] + kinds["transport_error"]
+    assert cap.value("holysheep.requests", status="success") == (
+        total - kinds["http_500"] - kinds["cut"] - kinds["transport_error"])
+
+
+def test_two_thousand_concurrent_async_requests(sim: GatewaySimulator) -> None:
+    with instrumented(base_urls=[sim.base_url]) as cap:
+        kinds = asyncio.run(batch(sim.base_url, 2000, seed=1))
+        gc.collect()
+        check_counts(cap, kinds)
+
+
+def test_thread_pool_of_sync_requests(sim: GatewaySimulator) -> None:
+    rng = random.Random(2)
+    kinds = [rng.choice(("json", "http_500", "stream", "break")) for _ in range(400)]
+
+    def run(kind: str) -> None:
+        client = clients[kind in ("stream", "break")]
+        payload = {"model": "deepseek-v3.2", "messages": MESSAGES}
+        if kind == "json":
+            client.post("/chat/completions", json=payload)
+        elif kind == "http_500":
+            client.post("/chat/completions", json=payload, headers={"x-sim-scenario": "status=500"})
+        else:
+            with client.stream("POST", "/chat/completions", json={**payload, "stream": True}) as response:
+                for i, _ in enumerate(response.iter_lines()):
+                    if kind == "break" and i == 1:
+                        break
+
+    with instrumented(base_urls=[sim.base_url]) as cap, \
+            httpx.Client(base_url=sim.base_url, headers=AUTH) as plain, \
+            httpx2.Client(base_url=sim.base_url, headers=AUTH) as plain2:
+        clients = {False: plain, True: plain2}
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(run, kinds))
+        counts = Counter(kinds)
+        assert cap.value("holysheep.requests", model="deepseek-v3.2") == len(kinds)
+        assert cap.value("holysheep.errors", error_type="http_500") == counts["http_500"]
+        assert cap.value("holysheep.stream_outcomes", outcome="completed") == counts["stream"]
+        assert cap.value("holysheep.stream_outcomes", outcome="cancelled") == counts["break"]
+        assert cap.value("holysheep.active_requests") == 0
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(scope="module")
+def sim_process() -> Iterator[str]:
+    """The simulator in its own process, so this process's memory and sockets are the client's alone."""
+    proc = subprocess.Popen([sys.executable, "-m", "otel_holysheep.simulator", "--instant", "--port", "0"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    try:
+        yield line.split("listening on ", 1)[1].split()[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def _live_calls() -> int:
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, Call))
+
+
+def test_no_memory_or_socket_growth_across_runs(sim_process: str) -> None:
+    with instrumented(base_urls=[sim_process]) as cap:
+        readings = []
+        for run in range(4):
+            asyncio.run(batch(sim_process, 500, seed=10 + run))
+            gc.collect()
+            readings.append((_rss_kib(), _open_fds()))
+            assert cap.value("holysheep.active_requests") == 0
+            assert _live_calls() == 0  # every attempt finished and released
+    # the first run warms caches and pools; after it, neither memory nor descriptors may keep growing
+    (rss1, fds1), _, _, (rss4, fds4) = readings
+    assert rss4 - rss1 < 8 * 1024, readings
+    assert fds4 <= fds1 + 2, readings
