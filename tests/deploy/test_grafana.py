@@ -1,0 +1,225 @@
+"""The Grafana dashboard: generated JSON is current, uses only current panel types, provisions cleanly, and every
+metric and label it (or a Prometheus rule) references is one otel-holysheep emits."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from engines import (
+    REPO,
+    SHIPPED_RULE_FILES,
+    dashboard_queries,
+    load_grafana_generate,
+    prometheus_config,
+    require_binary,
+    start_prometheus,
+    start_victoria_metrics,
+)
+from otel_holysheep._names import PROMETHEUS_SERIES
+
+GRAFANA = REPO / "grafana"
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
+DASHBOARD_PROVIDER = GRAFANA / "provisioning" / "dashboards" / "holysheep.yml"
+
+# GenAI semantic-convention histograms the instrumentation also emits (name -> labels).
+GEN_AI_SERIES = {
+    "gen_ai_client_operation_duration_seconds": (
+        "gen_ai_operation_name",
+        "gen_ai_provider_name",
+        "gen_ai_request_model",
+        "gen_ai_response_model",
+        "server_address",
+        "server_port",
+        "error_type",
+    ),
+    "gen_ai_client_token_usage": (
+        "gen_ai_operation_name",
+        "gen_ai_provider_name",
+        "gen_ai_request_model",
+        "gen_ai_response_model",
+        "server_address",
+        "server_port",
+        "gen_ai_token_type",
+    ),
+}
+HISTOGRAMS = {s.name for s in PROMETHEUS_SERIES if s.type == "histogram"} | set(GEN_AI_SERIES)
+KNOWN_LABELS: dict[str, set[str]] = {s.name: set(s.labels) for s in PROMETHEUS_SERIES}
+KNOWN_LABELS.update({name: set(labels) for name, labels in GEN_AI_SERIES.items()})
+COMMON_LABELS = {"job", "instance", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
+METRIC_RE = re.compile(r"(?<![\w:.-])(holysheep_\w+|gen_ai_\w+)(?![\w:])")
+SELECTOR_RE = re.compile(r"(?<![\w:])(holysheep_\w+|gen_ai_\w+)\{([^}]*)\}")
+
+
+generate = load_grafana_generate()
+
+
+def all_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from all_panels(panel.get("panels") or [])
+
+
+def base_metric(name: str) -> str:
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name[: -len(suffix)] in HISTOGRAMS:
+            return name[: -len(suffix)]
+    return name
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    return json.loads((GRAFANA / "dashboards" / "holysheep-overview.json").read_text())
+
+
+def test_committed_dashboard_is_what_generate_produces() -> None:
+    assert generate.render() == generate.DASHBOARD_FILE.read_text(), "stale: run python grafana/generate.py"
+    assert [p.name for p in DASHBOARDS] == ["holysheep-overview.json"]
+
+
+def test_uid_and_variables(dashboard: dict[str, Any]) -> None:
+    assert dashboard["uid"] == "holysheep-overview"
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert list(variables) == ["datasource", "job", "instance", "model"]
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("job", "instance", "model"):
+        var = variables[name]
+        assert var["type"] == "query"
+        assert var["multi"] is True and var["includeAll"] is True and var["allValue"] == ".*"
+        assert var["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert var["query"]["query"].startswith("label_values(") and var["query"]["query"].endswith(f", {name})")
+
+
+def test_only_current_panel_types(dashboard: dict[str, Any]) -> None:
+    types = {p["type"] for p in all_panels(dashboard["panels"])}
+    assert types <= {"timeseries", "stat", "gauge", "bargauge", "table", "row"}, types
+    assert {"timeseries", "stat", "gauge", "bargauge", "table"} <= types
+
+
+def test_no_import_placeholders_anywhere() -> None:
+    for path in [*DASHBOARDS, DATASOURCES, DASHBOARD_PROVIDER]:
+        text = path.read_text()
+        assert "${DS_" not in text, path
+        assert "__inputs" not in text, path
+
+
+def test_every_query_uses_the_datasource_variable_and_filters(dashboard: dict[str, Any]) -> None:
+    targets = 0
+    for panel in all_panels(dashboard["panels"]):
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        assert panel.get("targets"), panel["title"]
+        for target in panel["targets"]:
+            targets += 1
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+            selectors = SELECTOR_RE.findall(target["expr"])
+            assert selectors, target["expr"]
+            assert len(selectors) == len(METRIC_RE.findall(target["expr"])), f"unfiltered metric in {target['expr']}"
+            for _, matchers in selectors:
+                assert matchers.startswith('job=~"$job", instance=~"$instance", model=~"$model"'), target["expr"]
+    assert targets >= 25
+
+
+def test_required_panels_present(dashboard: dict[str, Any]) -> None:
+    exprs = "\n".join(t["expr"] for p in all_panels(dashboard["panels"]) for t in p.get("targets") or [])
+    for needle in (
+        "sum by (model, status) (rate(holysheep_requests_total",
+        "holysheep_errors_total",
+        "histogram_quantile(0.99, sum by (model, le) (rate(holysheep_request_duration_seconds_bucket",
+        "histogram_quantile(0.50, sum by (model, le) (rate(holysheep_time_to_first_token_seconds_bucket",
+        "histogram_quantile(0.95, sum by (model, le) (rate(holysheep_time_to_headers_seconds_bucket",
+        "sum by (model, token_type) (rate(holysheep_tokens_total",
+        "increase(holysheep_cost_usd_total",
+        "holysheep_active_requests",
+        "holysheep_ratelimit_remaining",
+        "sum by (model, reason) (rate(holysheep_retries_total",
+        "holysheep_stream_outcomes_total",
+    ):
+        assert needle in exprs, needle
+
+
+def test_comparison_table_merges_instant_queries_by_model(dashboard: dict[str, Any]) -> None:
+    (panel,) = [p for p in all_panels(dashboard["panels"]) if p["type"] == "table"]
+    assert [t["id"] for t in panel["transformations"]][:1] == ["merge"]
+    assert all(t["instant"] and t["format"] == "table" for t in panel["targets"])
+    renamed = panel["transformations"][1]["options"]["renameByName"]
+    assert {"Avg latency", "P95 latency", "Success rate", "Cost per 1M tokens"} <= set(renamed.values())
+    for target in panel["targets"]:
+        assert target["expr"].lstrip("(").startswith(("sum by (model)", "histogram_quantile(0.95, sum by (model, le)"))
+
+
+def test_provisioning_matches_the_dashboard(dashboard: dict[str, Any]) -> None:
+    datasources = yaml.safe_load(DATASOURCES.read_text())["datasources"]
+    (ds,) = datasources
+    assert ds["type"] == "prometheus"
+    default = next(v for v in dashboard["templating"]["list"] if v["name"] == "datasource")["current"]["value"]
+    assert ds["uid"] == default == generate.DATASOURCE_UID
+    providers = yaml.safe_load(DASHBOARD_PROVIDER.read_text())["providers"]
+    assert providers[0]["type"] == "file" and providers[0]["options"]["path"]
+
+
+def referenced_metrics(text: str) -> set[str]:
+    return {base_metric(m) for m in METRIC_RE.findall(text)}
+
+
+@pytest.mark.parametrize("path", [*DASHBOARDS, *SHIPPED_RULE_FILES], ids=lambda p: p.name)
+def test_every_referenced_metric_is_emitted(path: Path) -> None:
+    if path.suffix == ".json":
+        doc = json.loads(path.read_text())
+        text = "\n".join(t["expr"] for p in all_panels(doc["panels"]) for t in p.get("targets") or [])
+        text += "\n" + "\n".join(str(v.get("query")) for v in doc["templating"]["list"])
+    else:
+        doc = yaml.safe_load(path.read_text())
+        text = "\n".join(
+            r["expr"] + "\n" + "\n".join((r.get("annotations") or {}).values())
+            for g in doc["groups"]
+            for r in g["rules"]
+        )
+    names = referenced_metrics(text)
+    assert names, path
+    unknown = names - set(KNOWN_LABELS)
+    assert not unknown, f"{path.name} references metrics otel-holysheep does not emit: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("path", [*DASHBOARDS, *SHIPPED_RULE_FILES], ids=lambda p: p.name)
+def test_every_selector_label_exists(path: Path) -> None:
+    for metric, matchers in SELECTOR_RE.findall(path.read_text().replace('\\"', '"')):
+        labels = {m.split("=")[0].strip().rstrip("!~") for m in matchers.split(",") if m.strip()}
+        allowed = KNOWN_LABELS[base_metric(metric)] | COMMON_LABELS | {"le"}
+        assert labels <= allowed, f"{metric}{{{matchers}}}: {labels - allowed}"
+
+
+def test_dashboard_queries_substitutes_everything() -> None:
+    queries = generate.dashboard_queries()
+    assert len(queries) >= 25
+    for pq in queries:
+        assert "$" not in pq.expr, pq
+        assert 'job=~".*", instance=~".*", model=~".*"' in pq.expr
+    assert any(pq.instant for pq in queries) and any(not pq.instant for pq in queries)
+    picked = generate.dashboard_queries(values={"model": "gpt-4o"}, rate_interval="30s", range_="10m")
+    assert all('model=~"gpt-4o"' in pq.expr for pq in picked)
+    assert any("[30s]" in pq.expr for pq in picked) and any("[10m]" in pq.expr for pq in picked)
+
+
+@pytest.mark.engines
+def test_every_dashboard_query_parses_in_prometheus_and_victoria_metrics(tmp_path: Path) -> None:
+    """Syntax and type check of every query (no data needed: an empty result is fine, an error is not)."""
+    require_binary("prometheus")
+    require_binary("victoria-metrics")
+    queries = dashboard_queries()
+    with (
+        start_prometheus(prometheus_config({"holysheep-apps": ["127.0.0.1:9"]}), [], tmp_path) as prom,
+        start_victoria_metrics(tmp_path) as vm,
+    ):
+        for pq in queries:
+            prom.query(pq.expr)  # raises EngineError on a bad query
+            vm.query(pq.expr)
