@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OPENAI2_VENV := .cache/venv-openai2
 OPENAI2_STAMP := $(OPENAI2_VENV)/.installed
+BENCH_PEERS := .cache/bench-peers
+BENCH_STAMP := $(BENCH_PEERS)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
 .PHONY: demo test test-fast test-openai2 bench lint typecheck engines lock dashboards clean help
@@ -45,7 +47,14 @@ test-fast: $(STAMP)
 test-openai2: $(OPENAI2_STAMP)
 	$(OPENAI2_VENV)/bin/python -m pytest -m openai_sdk -p no:cacheprovider
 
-bench: $(STAMP)
+# The official OpenAI instrumentation is a peer only the benchmarks load (from $(BENCH_PEERS), never .venv: its
+# `openai` entry point would run under every opentelemetry-instrument process of the tests and the demo).
+$(BENCH_STAMP): $(STAMP) requirements/bench.txt
+	rm -rf $(BENCH_PEERS)
+	$(PY) -m pip install $(PIP_FLAGS) --no-deps --target $(BENCH_PEERS) -r requirements/bench.txt
+	touch $@
+
+bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m benchmarks
 
 lint: $(STAMP)

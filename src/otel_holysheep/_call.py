@@ -28,6 +28,12 @@ LAST_FAILURE: ContextVar[str | None] = ContextVar("otel_holysheep_last_failure",
 
 _USAGE_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 _RATELIMIT_KINDS = ("requests", "tokens")
+_RATELIMIT_HEADERS = tuple((kind, f"x-ratelimit-remaining-{kind}", f"x-ratelimit-limit-{kind}")
+                           for kind in _RATELIMIT_KINDS)
+# Every response header a call reads, lower-cased. ``Headers.get`` scans all headers per look-up; one pass over the
+# raw list finds them all (``_response_headers``).
+_RESPONSE_HEADERS = frozenset({b"content-type", b"content-encoding", b"retry-after", b"retry-after-ms"} | {
+    name.encode() for _, remaining, limit in _RATELIMIT_HEADERS for name in (remaining, limit)})
 
 
 class Flavor(NamedTuple):
@@ -78,7 +84,7 @@ class Call:
         """Headers are in: record what they say and observe the body as the application reads it."""
         self.headers_at = time.perf_counter()
         self.status_code = code = response.status_code
-        headers = response.headers
+        headers = _response_headers(response.headers)
         self._record_rate_limits(headers, code)
         content_type = headers.get("content-type", "")
         capture = self.hook.settings.capture_content
@@ -282,11 +288,11 @@ class Call:
 
     def _record_rate_limits(self, headers: Any, code: int) -> None:
         t = self.hook.telemetry
-        for kind in _RATELIMIT_KINDS:
-            remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
+        for kind, remaining_header, limit_header in _RATELIMIT_HEADERS:
+            remaining = _number(headers.get(remaining_header))
             if remaining is not None:
                 t.ratelimit_remaining.set((self.model, kind), remaining)
-            limit = _number(headers.get(f"x-ratelimit-limit-{kind}"))
+            limit = _number(headers.get(limit_header))
             if limit is not None:
                 t.ratelimit_limit.set((self.model, kind), limit)
         if code in (429, 503):
@@ -333,6 +339,18 @@ class Call:
             if status != a.STATUS_SUCCESS:
                 span.set_status(Status(StatusCode.ERROR, error))
         span.end()
+
+
+def _response_headers(headers: Any) -> dict[str, str]:
+    """The headers in ``_RESPONSE_HEADERS``, valued as ``Headers.get`` values them (repeats joined by ", ")."""
+    found: dict[str, str] = {}
+    encoding = headers.encoding
+    for raw_key, raw_value in headers.raw:
+        key = raw_key.lower()
+        if key in _RESPONSE_HEADERS:
+            name, value = key.decode("ascii"), raw_value.decode(encoding)
+            found[name] = f"{found[name]}, {value}" if name in found else value
+    return found
 
 
 def _number(raw: str | None) -> float | None:

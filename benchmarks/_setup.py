@@ -1,0 +1,108 @@
+"""Real SDK providers (spans exported by a batch processor to an exporter that drops them; metrics to an in-memory
+reader) and one context manager per instrumentation, so variants can be switched on and off between rounds."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+# Peers measured only here live outside .venv (see requirements/bench.txt); `make bench` installs them.
+PEERS_DIR = Path(__file__).resolve().parent.parent / ".cache" / "bench-peers"
+
+
+class DroppingExporter(SpanExporter):
+    """Counts exported spans and drops them: export costs nothing, everything before it is real."""
+
+    def __init__(self) -> None:
+        self.exported = 0
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        self.exported += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+class Providers:
+    def __init__(self) -> None:
+        self.exporter = DroppingExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(BatchSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        # Global too: the peers' helpers (util-genai, propagators) read the globals.
+        trace.set_tracer_provider(self.tracer_provider)
+        metrics.set_meter_provider(self.meter_provider)
+
+    def spans_exported(self) -> int:
+        self.tracer_provider.force_flush()
+        return self.exporter.exported
+
+    def metric_names(self) -> set[str]:
+        data = self.reader.get_metrics_data()
+        return {m.name for rm in (data.resource_metrics if data else []) for sm in rm.scope_metrics
+                for m in sm.metrics}
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}
+
+
+def _instrumented(instrumentor: Any, **kwargs: Any) -> Any:
+    @contextmanager
+    def on() -> Iterator[None]:
+        instrumentor.instrument(**kwargs)
+        try:
+            yield
+        finally:
+            instrumentor.uninstrument()
+
+    return on
+
+
+def holysheep(p: Providers) -> Any:
+    from otel_holysheep import HolySheepInstrumentor  # noqa: PLC0415
+
+    return _instrumented(HolySheepInstrumentor(), **p.kwargs())
+
+
+def generic_httpx(p: Providers, module_name: str) -> Any:
+    from opentelemetry.instrumentation.httpx import (  # noqa: PLC0415
+        HTTPX2ClientInstrumentor,
+        HTTPXClientInstrumentor,
+    )
+
+    cls = HTTPXClientInstrumentor if module_name == "httpx" else HTTPX2ClientInstrumentor
+    return _instrumented(cls(), **p.kwargs())
+
+
+def official_openai(p: Providers) -> Any | None:
+    """The official OpenAI instrumentation, or ``None`` when it is not installed (then that column is skipped)."""
+    if PEERS_DIR.is_dir() and str(PEERS_DIR) not in sys.path:
+        sys.path.append(str(PEERS_DIR))
+    try:
+        from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor  # noqa: PLC0415
+    except ImportError as exc:
+        print(f"  (official OpenAI instrumentation not available: {exc}; run `make bench` to install it)")
+        return None
+    return _instrumented(OpenAIInstrumentor(), **p.kwargs())
+
+
+def combined(*setups: Any) -> Any:
+    @contextmanager
+    def on() -> Iterator[None]:
+        with ExitStack() as stack:
+            for setup in setups:
+                stack.enter_context(setup())
+            yield
+
+    return on

@@ -1,0 +1,365 @@
+"""The benchmark cases. Each returns a JSON-able dict; ``__main__`` prints them and checks the targets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from benchmarks import _fakes as f
+from benchmarks import _setup as s
+from benchmarks._harness import Timing, Variant, interleaved, nothing
+
+JSON_HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
+CHAT_BODY = json.dumps(f.CHAT_REQUEST, separators=(",", ":")).encode()
+STREAM_BODY = json.dumps({**f.CHAT_REQUEST, "stream": True, "stream_options": {"include_usage": True}},
+                         separators=(",", ":")).encode()
+
+
+def _summary(timings: dict[str, Timing], per: str = "request", scale: float = 1e6) -> dict[str, Any]:
+    plain = timings["plain"]
+    rows = {}
+    for name, t in timings.items():
+        rows[name] = {
+            f"cpu_us_per_{per}": t.cpu_median * scale,
+            f"wall_us_per_{per}": t.wall_median * scale,
+            "overhead_cpu_us": (t.cpu_median - plain.cpu_median) * scale,
+            "overhead_wall_us": (t.wall_median - plain.wall_median) * scale,
+            "rounds_cpu_us": [round(x * scale, 3) for x in t.cpu],
+        }
+    return rows
+
+
+def _spans_per_request(p: s.Providers, variants: list[Variant]) -> dict[str, float]:
+    """Sanity: each variant really produced telemetry (spans per request, after one warm request)."""
+    out = {}
+    for v in variants:
+        with v.setup():
+            before = p.spans_exported()
+            v.run(10)
+            out[v.name] = (p.spans_exported() - before) / 10
+    return out
+
+
+def per_request(p: s.Providers, module_name: str, rounds: int, iterations: int) -> dict[str, Any]:
+    """Non-streaming chat completion through a real client and transport over the fake pool."""
+    module = __import__(module_name)
+    client = module.Client(transport=f.transport(module_name, f.chat_json()))
+
+    def run(n: int) -> None:
+        post = client.post
+        for _ in range(n):
+            post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS)
+
+    generic, hs = s.generic_httpx(p, module_name), s.holysheep(p)
+    variants = [Variant("plain", nothing, run), Variant("generic-httpx", generic, run),
+                Variant("otel-holysheep", hs, run), Variant("both", s.combined(generic, hs), run)]
+    timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
+    result = {"variants": _summary(timings), "spans_per_request": _spans_per_request(p, variants)}
+    client.close()
+    return result
+
+
+def decomposition(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
+    """Where each instrumentation's overhead goes: its own code (no-op tracer and meter), tracing, metrics."""
+    import httpx  # noqa: PLC0415
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: PLC0415
+    from opentelemetry.metrics import NoOpMeterProvider  # noqa: PLC0415
+    from opentelemetry.trace import NoOpTracerProvider  # noqa: PLC0415
+
+    from otel_holysheep import HolySheepInstrumentor  # noqa: PLC0415
+
+    client = httpx.Client(transport=f.transport("httpx", f.chat_json()))
+
+    def run(n: int) -> None:
+        post = client.post
+        for _ in range(n):
+            post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS)
+
+    tracers = {"sdk": p.tracer_provider, "noop": NoOpTracerProvider()}
+    meters = {"sdk": p.meter_provider, "noop": NoOpMeterProvider()}
+    variants = [Variant("plain", nothing, run)]
+    for short, cls in (("holysheep", HolySheepInstrumentor), ("generic", HTTPXClientInstrumentor)):
+        for tracer, meter in (("sdk", "sdk"), ("sdk", "noop"), ("noop", "sdk"), ("noop", "noop")):
+            setup = s._instrumented(cls(), tracer_provider=tracers[tracer], meter_provider=meters[meter])
+            variants.append(Variant(f"{short} T={tracer} M={meter}", setup, run))
+    # The documented switch OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS=false (holysheep_* histograms only: 2 records
+    # per request instead of 5), and a what-if with the gen_ai.* histograms kept and the two holysheep_* histograms
+    # dropped (3 records): what the histogram count costs.
+    variants.append(Variant("holysheep GENAI_METRICS=false", _env_instrumented(
+        p, OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS="false"), run))
+    variants.append(Variant("what-if: 3 histograms", s.combined(s.holysheep(p), _without_duplicate_histograms), run))
+    timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
+    client.close()
+    rows = _summary(timings)
+    split = {}
+    for short in ("holysheep", "generic"):
+        full = rows[f"{short} T=sdk M=sdk"]["overhead_cpu_us"]
+        own = rows[f"{short} T=noop M=noop"]["overhead_cpu_us"]
+        split[short] = {"total_us": full, "own_code_us": own,
+                        "tracing_us": full - rows[f"{short} T=noop M=sdk"]["overhead_cpu_us"],
+                        "metrics_us": full - rows[f"{short} T=sdk M=noop"]["overhead_cpu_us"]}
+    return {"variants": rows, "split": split}
+
+
+@contextmanager
+def _reverted(obj: Any, name: str, old: Any) -> Iterator[None]:
+    """Temporarily put back the code an optimisation replaced (the before side of an in-process A/B)."""
+    current = getattr(obj, name)
+    setattr(obj, name, old)
+    try:
+        yield
+    finally:
+        setattr(obj, name, current)
+
+
+def optimisations(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
+    """Each optimisation against its own before, in the same run: the JSON chat request through httpx."""
+    import httpx  # noqa: PLC0415
+
+    from otel_holysheep import _call  # noqa: PLC0415
+
+    client = httpx.Client(transport=f.transport("httpx", f.chat_json()))
+
+    def run(n: int) -> None:
+        post = client.post
+        for _ in range(n):
+            post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS)
+
+    hs = s.holysheep(p)
+    # Before "one pass over the response headers": every look-up went through Headers.get (a scan of all headers
+    # each, raising and catching KeyError for an absent one). The identity puts the Headers object back.
+    before_headers = s.combined(hs, lambda: _reverted(_call, "_response_headers", lambda headers: headers))
+    variants = [Variant("plain", nothing, run), Variant("otel-holysheep", hs, run),
+                Variant("before: header look-ups", before_headers, run)]
+    timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
+    client.close()
+    return {"variants": _summary(timings)}
+
+
+def _env_instrumented(p: s.Providers, **env: str) -> Any:
+    import os  # noqa: PLC0415
+
+    @contextmanager
+    def on() -> Iterator[None]:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            with s.holysheep(p)():
+                yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    return on
+
+
+class _NoHistogram:
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+@contextmanager
+def _without_duplicate_histograms() -> Iterator[None]:
+    """Hypothetical: no holysheep.request.duration / holysheep.time_to_headers (not a supported configuration)."""
+    from otel_holysheep import _instrumentor  # noqa: PLC0415
+
+    assert _instrumentor._active is not None
+    telemetry = _instrumentor._active.telemetry
+    saved = telemetry.duration, telemetry.time_to_headers
+    telemetry.duration = telemetry.time_to_headers = _NoHistogram()  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        telemetry.duration, telemetry.time_to_headers = saved
+
+
+def openai_sdk(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
+    """``client.chat.completions.create`` with openai 3.x over httpx2 and the fake pool."""
+    import httpx2  # noqa: PLC0415
+    import openai  # noqa: PLC0415
+
+    http_client = httpx2.Client(transport=f.transport("httpx2", f.chat_json()))
+    client = openai.OpenAI(api_key="sk-bench", base_url=f.GATEWAY, http_client=http_client, max_retries=0)
+    messages = f.CHAT_REQUEST["messages"]
+
+    def run(n: int) -> None:
+        create = client.chat.completions.create
+        for _ in range(n):
+            create(model=f.MODEL, messages=messages)
+
+    variants = [Variant("plain", nothing, run), Variant("otel-holysheep", s.holysheep(p), run)]
+    official = s.official_openai(p)
+    if official is not None:
+        variants.insert(1, Variant("official-openai", official, run))
+    timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
+    result = {"openai": openai.__version__, "variants": _summary(timings),
+              "spans_per_request": _spans_per_request(p, variants)}
+    client.close()
+    return result
+
+
+def not_gateway(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
+    """What every other HTTP call of the application pays: end to end, and the wrapper alone."""
+    import httpx  # noqa: PLC0415
+
+    from otel_holysheep import _instrumentor  # noqa: PLC0415
+
+    client = httpx.Client(transport=f.transport("httpx", f.chat_json()))
+
+    def run(n: int) -> None:
+        get = client.get
+        for _ in range(n):
+            get(f.OTHER_URL)
+
+    hs = s.holysheep(p)
+    e2e = interleaved([Variant("plain", nothing, run), Variant("otel-holysheep", hs, run)],
+                      iterations, rounds, warmup=200)
+
+    # The wrapper alone, around a no-op original: the exact cost added to a request that is not the gateway's.
+    request = client.build_request("GET", f.OTHER_URL)
+
+    def original(_self: Any, _request: Any) -> None:
+        return None
+
+    flavor = None  # never reached for a URL that is not the gateway's
+    wrapper = _instrumentor._sync_wrapper(original, flavor)
+
+    def run_plain(n: int) -> None:
+        for _ in range(n):
+            original(client, request)
+
+    def run_wrapped(n: int) -> None:
+        for _ in range(n):
+            wrapper(client, request)
+
+    micro = interleaved([Variant("plain", nothing, run_plain), Variant("otel-holysheep", hs, run_wrapped)],
+                        iterations * 20, rounds, warmup=1000)
+    client.close()
+    return {"end_to_end": _summary(e2e), "wrapper_only": _summary(micro, scale=1e6)}
+
+
+def streaming(p: s.Providers, rounds: int, chunks: int) -> dict[str, Any]:
+    """A ``chunks``-event SSE chat stream read with ``iter_raw``: per-chunk overhead and peak memory growth."""
+    import httpx  # noqa: PLC0415
+
+    events = f.sse_chunks(chunks)
+    client = httpx.Client(transport=f.transport("httpx", (200, f.SSE_HEADERS, lambda: iter(events))))
+
+    def read_stream() -> int:
+        n = 0
+        with client.stream("POST", f.CHAT_URL, content=STREAM_BODY, headers=JSON_HEADERS) as response:
+            for _ in response.iter_raw():
+                n += 1
+        return n
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            read_stream()
+
+    hs = s.holysheep(p)
+    variants = [Variant("plain", nothing, run), Variant("otel-holysheep", hs, run)]
+    timings = interleaved(variants, 1, rounds, warmup=0)
+    summary = _summary(timings, per="chunk", scale=1e6 / chunks)
+
+    memory = {}
+    for v in variants:
+        with v.setup():
+            read_stream()  # warm: first-use allocations are not growth
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+            assert read_stream() == chunks
+            memory[v.name] = tracemalloc.get_traced_memory()[1] - base
+            tracemalloc.stop()
+    client.close()
+    return {"chunks": chunks, "bytes": sum(map(len, events)), "variants": summary, "peak_growth_bytes": memory}
+
+
+def embeddings(p: s.Providers, rounds: int, size: int) -> dict[str, Any]:
+    """A ~2 MB embeddings body: usage extraction as a response read drives it, against ``json.loads``."""
+    import httpx  # noqa: PLC0415
+
+    from otel_holysheep._parsing import JsonScanner  # noqa: PLC0415
+
+    body = f.embeddings_body(size)
+    pieces = f.chunked(body)
+    expected = json.loads(body)["usage"]["prompt_tokens"]
+
+    def scan() -> Any:
+        scanner = JsonScanner(False)  # what Call.on_chunk / on_eof do for an identity-encoded JSON body
+        for piece in pieces:
+            scanner.feed(piece)
+        return scanner.finish()
+
+    info = scan()
+    assert info.usage is not None and info.usage.prompt == expected, info.usage
+
+    def run_loads(n: int) -> None:
+        for _ in range(n):
+            json.loads(body)
+
+    def run_scan(n: int) -> None:
+        for _ in range(n):
+            scan()
+
+    micro = interleaved([Variant("plain", nothing, run_loads), Variant("otel-holysheep", nothing, run_scan)],
+                        20, rounds, warmup=2)
+
+    # End to end: the whole instrumented request (span, metrics, scanning) minus the plain one, body read by httpx.
+    headers = [(b"content-type", b"application/json")]
+    client = httpx.Client(transport=f.transport("httpx", (200, headers, lambda: iter(pieces))))
+    url = f"{f.GATEWAY}/embeddings"
+    req = json.dumps({"model": "text-embedding-3-small", "input": ["x"] * 16}).encode()
+
+    def run_e2e(n: int) -> None:
+        for _ in range(n):
+            client.post(url, content=req, headers=JSON_HEADERS)
+
+    e2e = interleaved([Variant("plain", nothing, run_e2e), Variant("otel-holysheep", s.holysheep(p), run_e2e)],
+                      20, rounds, warmup=2)
+    client.close()
+    return {"bytes": len(body), "json_loads_vs_scanner": _summary(micro, per="body"),
+            "end_to_end": _summary(e2e, per="request")}
+
+
+def concurrency(p: s.Providers, rounds: int, batches: int, width: int = 500) -> dict[str, Any]:
+    """``width`` concurrent requests on one AsyncClient over an async fake pool: throughput."""
+    import httpx  # noqa: PLC0415
+
+    loop = asyncio.new_event_loop()
+    client = httpx.AsyncClient(transport=f.async_transport("httpx", f.chat_json()),
+                               limits=httpx.Limits(max_connections=width))
+
+    async def batch() -> None:
+        post = client.post
+        await asyncio.gather(*(post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS) for _ in range(width)))
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            loop.run_until_complete(batch())
+
+    variants = [Variant("plain", nothing, run), Variant("generic-httpx", s.generic_httpx(p, "httpx"), run),
+                Variant("otel-holysheep", s.holysheep(p), run)]
+    timings = interleaved(variants, batches, rounds, warmup=1)
+    summary = _summary(timings, per="request", scale=1e6 / width)
+    for name, row in summary.items():
+        row["requests_per_second"] = width / timings[name].wall_median
+    loop.run_until_complete(client.aclose())
+    loop.close()
+    return {"concurrent": width, "variants": summary}
+
+
+@contextmanager
+def providers() -> Iterator[s.Providers]:
+    p = s.Providers()
+    try:
+        yield p
+    finally:
+        p.tracer_provider.shutdown()
+        p.meter_provider.shutdown()
