@@ -19,14 +19,19 @@ from tests.support import instrumented
 
 BASE = "https://api.holysheep.ai/v1"
 MODULES = [pytest.param(httpx, id="httpx"), pytest.param(httpx2, id="httpx2")]
-CHAT = {"id": "chatcmpl-7", "object": "chat.completion", "model": "gpt-4.1-2025-04-14",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
-        "usage": {"prompt_tokens": 1000, "completion_tokens": 500}}
+CHAT = {
+    "id": "chatcmpl-7",
+    "object": "chat.completion",
+    "model": "gpt-4.1-2025-04-14",
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
+    "usage": {"prompt_tokens": 1000, "completion_tokens": 500},
+}
 
 
 def chat_handler(module: Any) -> Any:
     def handler(request: Any) -> Any:
         return module.Response(200, json=CHAT)
+
     return handler
 
 
@@ -52,8 +57,13 @@ def test_json_call_is_measured_once(module: Any) -> None:
         assert cap.count("holysheep.time_to_headers", model="gpt-4.1") == 1
         assert cap.count("holysheep.time_to_first_token") == 0  # not a stream: never a fake TTFT
         assert cap.value("holysheep.active_requests", model="gpt-4.1") == 0
-        assert cap.count("gen_ai.client.operation.duration", **{"gen_ai.provider.name": "holysheep",
-                                                                 "gen_ai.operation.name": "chat"}) == 1
+        assert (
+            cap.count(
+                "gen_ai.client.operation.duration",
+                **{"gen_ai.provider.name": "holysheep", "gen_ai.operation.name": "chat"},
+            )
+            == 1
+        )
         assert cap.count("gen_ai.client.token.usage", **{"gen_ai.token.type": "input"}) == 1
         (span,) = cap.spans()
         assert span.name == "chat gpt-4.1"
@@ -94,9 +104,13 @@ def test_other_urls_pass_through_untouched(module: Any) -> None:
         return module.Response(200, content=b"plain")
 
     with instrumented() as cap, module.Client(transport=module.MockTransport(handler)) as client:
-        for url in ("https://example.com/v1/chat/completions", "https://api.holysheep.ai/v2/chat/completions",
-                    "http://api.holysheep.ai/v1/chat/completions", "https://api.holysheep.ai:8443/v1/models",
-                    "https://api.holysheep.ai/v1beta/models"):
+        for url in (
+            "https://example.com/v1/chat/completions",
+            "https://api.holysheep.ai/v2/chat/completions",
+            "http://api.holysheep.ai/v1/chat/completions",
+            "https://api.holysheep.ai:8443/v1/models",
+            "https://api.holysheep.ai/v1beta/models",
+        ):
             assert client.get(url).content == b"plain"
         assert cap.points("holysheep.requests") == []
         assert cap.spans() == []
@@ -125,11 +139,14 @@ def test_http_error_is_a_failure_counted_once(module: Any) -> None:
 
 
 @pytest.mark.parametrize("module", MODULES)
-@pytest.mark.parametrize(("make_exc", "status", "error_type"), [
-    (lambda m, r: m.ConnectError("refused", request=r), "error", "connect_error"),
-    (lambda m, r: m.ReadTimeout("slow", request=r), "timeout", "timeout"),
-    (lambda m, r: ValueError("transport bug"), "error", "exception"),
-])
+@pytest.mark.parametrize(
+    ("make_exc", "status", "error_type"),
+    [
+        (lambda m, r: m.ConnectError("refused", request=r), "error", "connect_error"),
+        (lambda m, r: m.ReadTimeout("slow", request=r), "timeout", "timeout"),
+        (lambda m, r: ValueError("transport bug"), "error", "exception"),
+    ],
+)
 def test_exceptions_reach_the_app_unchanged(module: Any, make_exc: Any, status: str, error_type: str) -> None:
     raised: list[BaseException] = []
 
@@ -162,8 +179,11 @@ def test_request_without_model_is_unknown_and_models_endpoint() -> None:
 
 
 def test_uninstrument_restores_the_original_functions() -> None:
-    originals = {(m.__name__, c): getattr(m, c).__dict__["_send_single_request"]
-                 for m in (httpx, httpx2) for c in ("Client", "AsyncClient")}
+    originals = {
+        (m.__name__, c): getattr(m, c).__dict__["_send_single_request"]
+        for m in (httpx, httpx2)
+        for c in ("Client", "AsyncClient")
+    }
     instrumentor = HolySheepInstrumentor()
     with instrumented():
         for (module_name, cls), original in originals.items():
@@ -189,8 +209,14 @@ def test_reinstrument_continues_the_same_series_without_double_counting() -> Non
         HolySheepInstrumentor().uninstrument()
     client.post(f"{BASE}/chat/completions", json={"model": "gpt-4.1"})  # uninstrumented: not counted
     data = reader.get_metrics_data()
-    points = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-              if m.name == "holysheep.requests" for p in m.data.data_points]
+    points = [
+        p
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "holysheep.requests"
+        for p in m.data.data_points
+    ]
     assert sum(p.value for p in points) == 3
     client.close()
     provider.shutdown()
@@ -220,19 +246,21 @@ def test_suppressed_instrumentation_is_honoured() -> None:
         assert cap.points("holysheep.requests") == []
 
 
-SSE = (b'data: {"id":"c","model":"gpt-4.1","choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
-       b'data: {"id":"c","choices":[{"delta":{"content":"a"}}]}\n\n'
-       b'data: {"id":"c","choices":[{"delta":{"content":"b"}}]}\n\n'
-       b'data: {"id":"c","choices":[{"delta":{},"finish_reason":"stop"}]}\n\n'
-       b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}\n\n'
-       b"data: [DONE]\n\n")
+SSE = (
+    b'data: {"id":"c","model":"gpt-4.1","choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
+    b'data: {"id":"c","choices":[{"delta":{"content":"a"}}]}\n\n'
+    b'data: {"id":"c","choices":[{"delta":{"content":"b"}}]}\n\n'
+    b'data: {"id":"c","choices":[{"delta":{},"finish_reason":"stop"}]}\n\n'
+    b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}\n\n'
+    b"data: [DONE]\n\n"
+)
 
 
 class ChunkStream(httpx2.SyncByteStream):
     """A transport stream that yields the SSE body in small pieces, like a network would."""
 
     def __init__(self, body: bytes, size: int = 40) -> None:
-        self.pieces = [body[i:i + size] for i in range(0, len(body), size)]
+        self.pieces = [body[i : i + size] for i in range(0, len(body), size)]
         self.closed = False
 
     def __iter__(self) -> Any:
@@ -267,6 +295,7 @@ def test_abandoned_stream_is_finalized_by_garbage_collection() -> None:
         return httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=ChunkStream(SSE))
 
     with instrumented() as cap, httpx2.Client(transport=httpx2.MockTransport(handler)) as client:
+
         def read_two_and_walk_away() -> None:
             request = client.build_request("POST", f"{BASE}/chat/completions", json={"model": "gpt-4.1"})
             response = client.send(request, stream=True)
@@ -282,8 +311,9 @@ def test_abandoned_stream_is_finalized_by_garbage_collection() -> None:
         assert cap.value("holysheep.errors") == 0
 
 
-def test_internal_failures_never_reach_the_app(monkeypatch: pytest.MonkeyPatch,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_internal_failures_never_reach_the_app(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from otel_holysheep import _call, _hook, _parsing
 
     def boom(*args: Any, **kwargs: Any) -> Any:
@@ -292,13 +322,20 @@ def test_internal_failures_never_reach_the_app(monkeypatch: pytest.MonkeyPatch,
     def handler(request: Any) -> Any:
         return httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=ChunkStream(SSE))
 
-    for target, name in ((_hook, "parse_request"), (_parsing.SseScanner, "feed"), (_call.Call, "finish"),
-                         (_call.Call, "on_response"), (_hook.Hook, "begin")):
+    for target, name in (
+        (_hook, "parse_request"),
+        (_parsing.SseScanner, "feed"),
+        (_call.Call, "finish"),
+        (_call.Call, "on_response"),
+        (_hook.Hook, "begin"),
+    ):
         with monkeypatch.context() as patch, instrumented(), caplog.at_level(logging.DEBUG, "otel_holysheep"):
             patch.setattr(target, name, boom)
             caplog.clear()
-            with httpx2.Client(transport=httpx2.MockTransport(handler)) as client, client.stream(
-                    "POST", f"{BASE}/chat/completions", json={"model": "gpt-4.1"}) as response:
+            with (
+                httpx2.Client(transport=httpx2.MockTransport(handler)) as client,
+                client.stream("POST", f"{BASE}/chat/completions", json={"model": "gpt-4.1"}) as response,
+            ):
                 assert b"".join(response.iter_bytes()) == SSE
             assert "injected telemetry failure" in caplog.text, name
 
@@ -310,11 +347,16 @@ def test_keys_and_prompts_never_exported(caplog: pytest.LogCaptureFixture) -> No
     def handler(request: Any) -> Any:
         return httpx2.Response(200, json=CHAT)
 
-    with caplog.at_level(logging.DEBUG), instrumented() as cap, \
-            httpx2.Client(transport=httpx2.MockTransport(handler)) as client:
-        client.post(f"{BASE}/chat/completions?api-key={key}", headers={"Authorization": f"Bearer {key}",
-                                                                       "api-key": key},
-                    json={"model": "gpt-4.1", "messages": [{"role": "user", "content": prompt}]})
+    with (
+        caplog.at_level(logging.DEBUG),
+        instrumented() as cap,
+        httpx2.Client(transport=httpx2.MockTransport(handler)) as client,
+    ):
+        client.post(
+            f"{BASE}/chat/completions?api-key={key}",
+            headers={"Authorization": f"Bearer {key}", "api-key": key},
+            json={"model": "gpt-4.1", "messages": [{"role": "user", "content": prompt}]},
+        )
         exported = json.dumps([dict(s.attributes or {}) for s in cap.spans()], default=str)
         exported += json.dumps([s.name for s in cap.spans()])
         exported += cap.reader.get_metrics_data().to_json()
@@ -328,8 +370,9 @@ def test_content_capture_is_opt_in_and_capped(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS", "32")
     with instrumented() as cap, httpx2.Client(transport=httpx2.MockTransport(chat_handler(httpx2))) as client:
-        client.post(f"{BASE}/chat/completions", json={"model": "gpt-4.1",
-                                                     "messages": [{"role": "user", "content": "q" * 100}]})
+        client.post(
+            f"{BASE}/chat/completions", json={"model": "gpt-4.1", "messages": [{"role": "user", "content": "q" * 100}]}
+        )
         attrs = cap.spans()[0].attributes
         assert len(attrs["gen_ai.input.messages"]) == 32
         assert attrs["gen_ai.output.messages"] == "hi"

@@ -47,7 +47,7 @@ RETRY_UNKNOWN: Final = "unknown"
 
 def endpoint_of(path: str, base_path: str) -> str:
     """The bounded endpoint label of a request path under ``base_path`` (ids are never part of it)."""
-    rest = path[len(base_path):].strip("/")
+    rest = path[len(base_path) :].strip("/")
     if rest in ENDPOINTS:
         return rest
     head = rest.split("/", 1)[0]
@@ -104,7 +104,10 @@ class ModelLabels:
                     self._warned = True
                     _logger.warning(
                         "otel-holysheep: more than %d distinct models seen; further models are labelled %r "
-                        "(raise OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS to see them)", self._limit, OTHER)
+                        "(raise OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS to see them)",
+                        self._limit,
+                        OTHER,
+                    )
                 return OTHER
             self._seen[model] = value
             return value

@@ -28,12 +28,15 @@ LAST_FAILURE: ContextVar[str | None] = ContextVar("otel_holysheep_last_failure",
 
 _USAGE_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 _RATELIMIT_KINDS = ("requests", "tokens")
-_RATELIMIT_HEADERS = tuple((kind, f"x-ratelimit-remaining-{kind}", f"x-ratelimit-limit-{kind}")
-                           for kind in _RATELIMIT_KINDS)
+_RATELIMIT_HEADERS = tuple(
+    (kind, f"x-ratelimit-remaining-{kind}", f"x-ratelimit-limit-{kind}") for kind in _RATELIMIT_KINDS
+)
 # Every response header a call reads, lower-cased. ``Headers.get`` scans all headers per look-up; one pass over the
 # raw list finds them all (``_response_headers``).
-_RESPONSE_HEADERS = frozenset({b"content-type", b"content-encoding", b"retry-after", b"retry-after-ms"} | {
-    name.encode() for _, remaining, limit in _RATELIMIT_HEADERS for name in (remaining, limit)})
+_RESPONSE_HEADERS = frozenset(
+    {b"content-type", b"content-encoding", b"retry-after", b"retry-after-ms"}
+    | {name.encode() for _, remaining, limit in _RATELIMIT_HEADERS for name in (remaining, limit)}
+)
 
 
 class Flavor(NamedTuple):
@@ -50,11 +53,37 @@ class Flavor(NamedTuple):
 class Call:
     """Telemetry state of one attempt. ``finish`` runs exactly once, whichever way the attempt ends."""
 
-    __slots__ = ("_done", "_lock", "base", "chunks_at", "decoder", "endpoint", "first_token_at", "flavor",
-                 "headers_at", "hook", "model", "operation", "scanner", "span", "sse", "start", "status_code")
+    __slots__ = (
+        "_done",
+        "_lock",
+        "base",
+        "chunks_at",
+        "decoder",
+        "endpoint",
+        "first_token_at",
+        "flavor",
+        "headers_at",
+        "hook",
+        "model",
+        "operation",
+        "scanner",
+        "span",
+        "sse",
+        "start",
+        "status_code",
+    )
 
-    def __init__(self, hook: Hook, flavor: Flavor, span: Span, start: float, model: str, endpoint: str,
-                 operation: str, base: BaseUrl) -> None:
+    def __init__(
+        self,
+        hook: Hook,
+        flavor: Flavor,
+        span: Span,
+        start: float,
+        model: str,
+        endpoint: str,
+        operation: str,
+        base: BaseUrl,
+    ) -> None:
         self.hook = hook
         self.flavor = flavor
         self.span = span
@@ -122,7 +151,7 @@ class Call:
             return
         data = chunk if self.decoder is None else self.decoder.decompress(chunk)
         if self.sse:
-            if scanner.feed(data) and self.first_token_at is None:  # type: ignore[func-returns-value]
+            if scanner.feed(data) and self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
         else:
             scanner.feed(data)
@@ -197,8 +226,9 @@ class Call:
         usage, response_model, cost = result if result is not None else (None, None, None)
         call_safely(self._end_span, status, error, info, usage, response_model, outcome, cost)
 
-    def _record(self, end: float, status: str, error: str | None, info: ResponseInfo | None,
-                outcome: str | None) -> tuple[Any, str | None, float | None]:
+    def _record(
+        self, end: float, status: str, error: str | None, info: ResponseInfo | None, outcome: str | None
+    ) -> tuple[Any, str | None, float | None]:
         t = self.hook.telemetry
         model = self.model
         t.requests.add((model, self.endpoint, status))
@@ -254,7 +284,7 @@ class Call:
         if genai is not None:
             t.genai_ttfc.record(ttft, genai)
         scanner = self.scanner
-        chunks = scanner.info.content_chunks if scanner is not None else 0
+        chunks = scanner.info.content_chunks if isinstance(scanner, SseScanner) else 0
         if genai is not None and chunks > 1:
             t.genai_time_per_chunk.record((end - first) / (chunks - 1), genai)
         if usage is not None and usage.completion and end > first:
@@ -264,8 +294,12 @@ class Call:
         t = self.hook.telemetry
         model = self.model
         prompt, completion = usage.prompt or 0, usage.completion or 0
-        for token_type, value in (("prompt", usage.prompt), ("completion", usage.completion),
-                                  ("cached", usage.cached), ("reasoning", usage.reasoning)):
+        for token_type, value in (
+            ("prompt", usage.prompt),
+            ("completion", usage.completion),
+            ("cached", usage.cached),
+            ("reasoning", usage.reasoning),
+        ):
             if value:
                 t.tokens.add((model, token_type), value)
         if genai is not None:
@@ -300,8 +334,16 @@ class Call:
             if wait is not None:
                 t.retry_after.record(wait, {"model": self.model})
 
-    def _end_span(self, status: str, error: str | None, info: ResponseInfo | None, usage: Any,
-                  response_model: str | None, outcome: str | None, cost: float | None) -> None:
+    def _end_span(
+        self,
+        status: str,
+        error: str | None,
+        info: ResponseInfo | None,
+        usage: Any,
+        response_model: str | None,
+        outcome: str | None,
+        cost: float | None,
+    ) -> None:
         span = self.span
         if span.is_recording():
             attrs: dict[str, Any] = {}

@@ -26,6 +26,7 @@ from otel_holysheep._parsing import add_stream_usage_option, parse_request, requ
 from otel_holysheep._pricing import PriceBook
 from otel_holysheep._safety import call_safely
 
+
 class Hook:
     """Configured state shared by every request: routes, tracer, instruments, prices, label guards."""
 
@@ -50,8 +51,11 @@ class Hook:
         port = url.port or (443 if scheme == "https" else 80)
         path = url.path
         for base in bases:
-            if base.scheme == scheme and base.port == port and (
-                    not base.path or path == base.path or path.startswith(base.path + "/")):
+            if (
+                base.scheme == scheme
+                and base.port == port
+                and (not base.path or path == base.path or path.startswith(base.path + "/"))
+            ):
                 return base
         return None
 
@@ -64,8 +68,13 @@ class Hook:
         endpoint = a.endpoint_of(url.path, base.path)
         body = _body_of(request)
         info = parse_request(body) if body else None
-        if info is not None and info.stream and not info.has_include_usage and endpoint == "chat/completions" \
-                and self.settings.request_stream_usage:
+        if (
+            info is not None
+            and info.stream
+            and not info.has_include_usage
+            and endpoint == "chat/completions"
+            and self.settings.request_stream_usage
+        ):
             _add_stream_usage(flavor, request, body)
         model = self.models.label(info.model if info else None)
         attempt = _attempt_of(request)
@@ -100,8 +109,9 @@ class Hook:
     def _start_span(self, name: str, attributes: dict[str, Any]) -> Span:
         return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
-    def send(self, flavor: Flavor, original: Callable[[Any, Any], Any], client: Any, request: Any,
-             base: BaseUrl) -> Any:
+    def send(
+        self, flavor: Flavor, original: Callable[[Any, Any], Any], client: Any, request: Any, base: BaseUrl
+    ) -> Any:
         call: Call | None = call_safely(self.begin, flavor, request, base)
         if call is None:
             return original(client, request)
@@ -118,8 +128,9 @@ class Hook:
             call_safely(call.finish_now)  # could not observe the body: finish at the headers, never leak
         return response
 
-    async def send_async(self, flavor: Flavor, original: Callable[[Any, Any], Awaitable[Any]], client: Any,
-                         request: Any, base: BaseUrl) -> Any:
+    async def send_async(
+        self, flavor: Flavor, original: Callable[[Any, Any], Awaitable[Any]], client: Any, request: Any, base: BaseUrl
+    ) -> Any:
         call: Call | None = call_safely(self.begin, flavor, request, base)
         if call is None:
             return await original(client, request)

@@ -74,14 +74,16 @@ class HolySheepInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _wrap_module(self, name: str, module: Any) -> None:
         sync_stream, async_stream = make_stream_types(module)
-        flavor = Flavor(name, (module.TimeoutException,), (module.ConnectError,), module.ByteStream,
-                        sync_stream, async_stream)
+        flavor = Flavor(
+            name, (module.TimeoutException,), (module.ConnectError,), module.ByteStream, sync_stream, async_stream
+        )
         for client_name, make in (("Client", _sync_wrapper), ("AsyncClient", _async_wrapper)):
             cls = getattr(module, client_name)
             original = cls.__dict__.get(_METHOD)
             if original is None:
-                _logger.warning("otel-holysheep: %s.%s has no %s; its requests are not measured",
-                                name, client_name, _METHOD)
+                _logger.warning(
+                    "otel-holysheep: %s.%s has no %s; its requests are not measured", name, client_name, _METHOD
+                )
                 continue
             if getattr(original, "__otel_holysheep_original__", None) is not None:
                 continue  # already wrapped (a wrapper left behind by a foreign re-patch)

@@ -19,19 +19,73 @@ from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
 
 from otel_holysheep import _names as n
 
-DURATION_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0,
-                           45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
-HEADERS_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0,
-                          60.0)
+DURATION_BUCKETS: Final = (
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    3.0,
+    4.0,
+    5.0,
+    7.5,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    45.0,
+    60.0,
+    90.0,
+    120.0,
+    180.0,
+    300.0,
+    600.0,
+)
+HEADERS_BUCKETS: Final = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    20.0,
+    30.0,
+    60.0,
+)
 TTFT_BUCKETS: Final = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 30.0, 60.0)
-TOKENS_PER_SECOND_BUCKETS: Final = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0,
-                                    1000.0, 2000.0)
+TOKENS_PER_SECOND_BUCKETS: Final = (
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+    20.0,
+    30.0,
+    50.0,
+    75.0,
+    100.0,
+    150.0,
+    200.0,
+    300.0,
+    500.0,
+    1000.0,
+    2000.0,
+)
 RETRY_AFTER_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 # GenAI semantic conventions' advised boundaries.
-GENAI_DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96,
-                                 81.92)
-GENAI_TOKEN_BUCKETS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216,
-                              67108864)
+GENAI_DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+GENAI_TOKEN_BUCKETS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 
 
 class Tally:
@@ -81,7 +135,12 @@ class Telemetry:
         counters = (
             (n.REQUESTS, self.requests, "{request}", "HTTP attempts to the gateway by model, endpoint and status"),
             (n.ERRORS, self.errors, "{error}", "Unsuccessful attempts by error type"),
-            (n.TOKENS, self.tokens, "{token}", "Provider-reported tokens by type (prompt, completion, cached, reasoning)"),
+            (
+                n.TOKENS,
+                self.tokens,
+                "{token}",
+                "Provider-reported tokens by type (prompt, completion, cached, reasoning)",
+            ),
             (n.STREAM_OUTCOMES, self.stream_outcomes, "{stream}", "Streams by how they ended"),
             (n.USAGE_MISSING, self.usage_missing, "{response}", "Successful responses that reported no usage"),
             (n.COST, self.cost, "{USD}", "Cost in USD from provider-reported usage and the price book"),
@@ -92,40 +151,81 @@ class Telemetry:
         for name, tally, unit, description in counters:
             meter.create_observable_counter(name, callbacks=[tally.observe], unit=unit, description=description)
         meter.create_observable_up_down_counter(
-            n.ACTIVE_REQUESTS, callbacks=[self.active.observe], unit="{request}",
-            description="Requests in flight: sent and not yet fully read")
+            n.ACTIVE_REQUESTS,
+            callbacks=[self.active.observe],
+            unit="{request}",
+            description="Requests in flight: sent and not yet fully read",
+        )
         meter.create_observable_gauge(
-            n.RATELIMIT_REMAINING, callbacks=[self.ratelimit_remaining.observe], unit="{1}",
-            description="Last x-ratelimit-remaining-* header value (kind = requests | tokens)")
+            n.RATELIMIT_REMAINING,
+            callbacks=[self.ratelimit_remaining.observe],
+            unit="{1}",
+            description="Last x-ratelimit-remaining-* header value (kind = requests | tokens)",
+        )
         meter.create_observable_gauge(
-            n.RATELIMIT_LIMIT, callbacks=[self.ratelimit_limit.observe], unit="{1}",
-            description="Last x-ratelimit-limit-* header value (kind = requests | tokens)")
+            n.RATELIMIT_LIMIT,
+            callbacks=[self.ratelimit_limit.observe],
+            unit="{1}",
+            description="Last x-ratelimit-limit-* header value (kind = requests | tokens)",
+        )
 
-        self.duration = _histogram(meter, n.REQUEST_DURATION, "s", DURATION_BUCKETS,
-                                   "Request start to the last byte of the body (a stream's end)")
-        self.time_to_headers = _histogram(meter, n.TIME_TO_HEADERS, "s", HEADERS_BUCKETS,
-                                          "Request start until the response headers arrived")
-        self.time_to_first_token = _histogram(meter, n.TIME_TO_FIRST_TOKEN, "s", TTFT_BUCKETS,
-                                              "Streams: request start until the first chunk carrying content")
-        self.output_tokens_per_second = _histogram(meter, n.OUTPUT_TOKENS_PER_SECOND, "{token}/s",
-                                                   TOKENS_PER_SECOND_BUCKETS,
-                                                   "Streams: completion tokens per second after the first token")
-        self.retry_after = _histogram(meter, n.RETRY_AFTER, "s", RETRY_AFTER_BUCKETS,
-                                      "Advised wait (retry-after) on rate-limited or unavailable responses")
-        self.genai_duration = _histogram(meter, n.GEN_AI_CLIENT_OPERATION_DURATION, "s", GENAI_DURATION_BUCKETS,
-                                         "GenAI operation duration")
-        self.genai_tokens = _histogram(meter, n.GEN_AI_CLIENT_TOKEN_USAGE, "{token}", GENAI_TOKEN_BUCKETS,
-                                       "Number of input and output tokens used")
-        self.genai_ttfc = _histogram(meter, n.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK, "s", GENAI_DURATION_BUCKETS,
-                                     "Time to receive the first chunk of a streamed response")
-        self.genai_time_per_chunk = _histogram(meter, n.GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK, "s",
-                                               GENAI_DURATION_BUCKETS,
-                                               "Time between consecutive output chunks of a streamed response")
+        self.duration = _histogram(
+            meter,
+            n.REQUEST_DURATION,
+            "s",
+            DURATION_BUCKETS,
+            "Request start to the last byte of the body (a stream's end)",
+        )
+        self.time_to_headers = _histogram(
+            meter, n.TIME_TO_HEADERS, "s", HEADERS_BUCKETS, "Request start until the response headers arrived"
+        )
+        self.time_to_first_token = _histogram(
+            meter,
+            n.TIME_TO_FIRST_TOKEN,
+            "s",
+            TTFT_BUCKETS,
+            "Streams: request start until the first chunk carrying content",
+        )
+        self.output_tokens_per_second = _histogram(
+            meter,
+            n.OUTPUT_TOKENS_PER_SECOND,
+            "{token}/s",
+            TOKENS_PER_SECOND_BUCKETS,
+            "Streams: completion tokens per second after the first token",
+        )
+        self.retry_after = _histogram(
+            meter,
+            n.RETRY_AFTER,
+            "s",
+            RETRY_AFTER_BUCKETS,
+            "Advised wait (retry-after) on rate-limited or unavailable responses",
+        )
+        self.genai_duration = _histogram(
+            meter, n.GEN_AI_CLIENT_OPERATION_DURATION, "s", GENAI_DURATION_BUCKETS, "GenAI operation duration"
+        )
+        self.genai_tokens = _histogram(
+            meter, n.GEN_AI_CLIENT_TOKEN_USAGE, "{token}", GENAI_TOKEN_BUCKETS, "Number of input and output tokens used"
+        )
+        self.genai_ttfc = _histogram(
+            meter,
+            n.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK,
+            "s",
+            GENAI_DURATION_BUCKETS,
+            "Time to receive the first chunk of a streamed response",
+        )
+        self.genai_time_per_chunk = _histogram(
+            meter,
+            n.GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK,
+            "s",
+            GENAI_DURATION_BUCKETS,
+            "Time between consecutive output chunks of a streamed response",
+        )
 
 
 def _histogram(meter: Meter, name: str, unit: str, buckets: Sequence[float], description: str) -> Histogram:
-    return meter.create_histogram(name, unit=unit, description=description,
-                                  explicit_bucket_boundaries_advisory=list(buckets))
+    return meter.create_histogram(
+        name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets)
+    )
 
 
 _BY_METER: weakref.WeakKeyDictionary[Any, Telemetry] = weakref.WeakKeyDictionary()

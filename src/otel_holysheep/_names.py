@@ -75,31 +75,77 @@ class Series(NamedTuple):
 
 
 PROMETHEUS_SERIES: Final[tuple[Series, ...]] = (
-    Series("holysheep_requests_total", "counter", ("model", "endpoint", "status"),
-           "HTTP attempts to the gateway; status = success | failure (HTTP error) | timeout | error (other)."),
-    Series("holysheep_request_duration_seconds", "histogram", ("model", "endpoint"),
-           "Request start to last body byte (a stream's end), failures included."),
-    Series("holysheep_tokens_total", "counter", ("model", "token_type"),
-           "Provider-reported tokens; token_type = prompt | completion | cached | reasoning."),
+    Series(
+        "holysheep_requests_total",
+        "counter",
+        ("model", "endpoint", "status"),
+        "HTTP attempts to the gateway; status = success | failure (HTTP error) | timeout | error (other).",
+    ),
+    Series(
+        "holysheep_request_duration_seconds",
+        "histogram",
+        ("model", "endpoint"),
+        "Request start to last body byte (a stream's end), failures included.",
+    ),
+    Series(
+        "holysheep_tokens_total",
+        "counter",
+        ("model", "token_type"),
+        "Provider-reported tokens; token_type = prompt | completion | cached | reasoning.",
+    ),
     Series("holysheep_active_requests", "gauge", ("model",), "Requests in flight (bodies not yet finished)."),
-    Series("holysheep_errors_total", "counter", ("model", "error_type"),
-           "Unsuccessful requests; error_type = http_<code> | timeout | connect_error | stream_interrupted | exception."),
-    Series("holysheep_time_to_headers_seconds", "histogram", ("model", "endpoint"),
-           "Request start until the response headers arrived (queueing, connection, gateway)."),
-    Series("holysheep_time_to_first_token_seconds", "histogram", ("model",),
-           "Streams only: request start until the first chunk carrying content."),
-    Series("holysheep_output_tokens_per_second", "histogram", ("model",),
-           "Streams only: completion tokens / (end - first token)."),
-    Series("holysheep_stream_outcomes_total", "counter", ("model", "outcome"),
-           "How streams ended: completed | cancelled | interrupted | timeout."),
+    Series(
+        "holysheep_errors_total",
+        "counter",
+        ("model", "error_type"),
+        "Unsuccessful requests; error_type = http_<code> | timeout | connect_error | stream_interrupted | exception.",
+    ),
+    Series(
+        "holysheep_time_to_headers_seconds",
+        "histogram",
+        ("model", "endpoint"),
+        "Request start until the response headers arrived (queueing, connection, gateway).",
+    ),
+    Series(
+        "holysheep_time_to_first_token_seconds",
+        "histogram",
+        ("model",),
+        "Streams only: request start until the first chunk carrying content.",
+    ),
+    Series(
+        "holysheep_output_tokens_per_second",
+        "histogram",
+        ("model",),
+        "Streams only: completion tokens / (end - first token).",
+    ),
+    Series(
+        "holysheep_stream_outcomes_total",
+        "counter",
+        ("model", "outcome"),
+        "How streams ended: completed | cancelled | interrupted | timeout.",
+    ),
     Series("holysheep_usage_missing_total", "counter", ("model",), "Successful responses that carried no usage."),
-    Series("holysheep_cost_usd_total", "counter", ("model",), "USD spent, from provider-reported usage and the price book."),
+    Series(
+        "holysheep_cost_usd_total", "counter", ("model",), "USD spent, from provider-reported usage and the price book."
+    ),
     Series("holysheep_unpriced_tokens_total", "counter", ("model",), "Tokens of models the price book does not know."),
     Series("holysheep_cache_savings_usd_total", "counter", ("model",), "USD saved by cached input vs the input price."),
-    Series("holysheep_ratelimit_remaining", "gauge", ("model", "kind"),
-           "Last x-ratelimit-remaining-{requests,tokens} header seen."),
-    Series("holysheep_ratelimit_limit", "gauge", ("model", "kind"), "Last x-ratelimit-limit-{requests,tokens} header seen."),
-    Series("holysheep_retry_after_seconds", "histogram", ("model",), "Advised wait (retry-after) on 429/503 responses."),
-    Series("holysheep_retries_total", "counter", ("model", "reason"),
-           "Retried attempts (x-stainless-retry-count > 0); reason = previous attempt's failure class."),
+    Series(
+        "holysheep_ratelimit_remaining",
+        "gauge",
+        ("model", "kind"),
+        "Last x-ratelimit-remaining-{requests,tokens} header seen.",
+    ),
+    Series(
+        "holysheep_ratelimit_limit", "gauge", ("model", "kind"), "Last x-ratelimit-limit-{requests,tokens} header seen."
+    ),
+    Series(
+        "holysheep_retry_after_seconds", "histogram", ("model",), "Advised wait (retry-after) on 429/503 responses."
+    ),
+    Series(
+        "holysheep_retries_total",
+        "counter",
+        ("model", "reason"),
+        "Retried attempts (x-stainless-retry-count > 0); reason = previous attempt's failure class.",
+    ),
 )

@@ -55,8 +55,17 @@ class RequestInfo(NamedTuple):
 class ResponseInfo:
     """What a response body told us; filled in by the scanners."""
 
-    __slots__ = ("content_chunks", "error", "finish_reasons", "malformed", "output_text", "response_id",
-                 "response_model", "terminal", "usage")
+    __slots__ = (
+        "content_chunks",
+        "error",
+        "finish_reasons",
+        "malformed",
+        "output_text",
+        "response_id",
+        "response_model",
+        "terminal",
+        "usage",
+    )
 
     def __init__(self) -> None:
         self.response_id: str | None = None
@@ -278,13 +287,12 @@ class SseScanner:
             self._skipping = True
         self._pending = pending
         first = False
-        for line in lines:
+        for raw_line in lines:
             if self._skipping:  # the end of a dropped line: drop the event it belonged to
                 self._skipping = False
                 self._data.clear()
                 continue
-            if line[-1:] == b"\r":
-                line = line[:-1]
+            line = raw_line[:-1] if raw_line[-1:] == b"\r" else raw_line
             if not line:
                 if self._data and self._dispatch():
                     first = True
@@ -348,7 +356,8 @@ class SseScanner:
         if kind in _RESPONSES_TERMINAL:
             info.terminal = True
             if kind == "error":
-                info.error = _error_type(obj.get("error") if isinstance(obj.get("error"), dict) else obj)
+                error = obj.get("error")
+                info.error = _error_type(error if isinstance(error, dict) else obj)
         response = obj.get("response")
         if isinstance(response, dict):
             _absorb_response_object(info, response, self._capture and kind in _RESPONSES_TERMINAL)
@@ -370,9 +379,14 @@ def _has_content(obj: dict[str, Any]) -> bool:
         if choice.get("text"):  # legacy completions
             return True
         delta = choice.get("delta")
-        if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls") or delta.get("refusal")
-                                        or delta.get("reasoning_content") or delta.get("reasoning")
-                                        or delta.get("function_call")):
+        if isinstance(delta, dict) and (
+            delta.get("content")
+            or delta.get("tool_calls")
+            or delta.get("refusal")
+            or delta.get("reasoning_content")
+            or delta.get("reasoning")
+            or delta.get("function_call")
+        ):
             return True
     return False
 
@@ -399,7 +413,7 @@ def decoder_for(content_encoding: str) -> Decoder | None:
             import zstandard  # noqa: PLC0415 - optional
         except ImportError:
             return None
-        return zstandard.ZstdDecompressor().decompressobj()  # type: ignore[no-any-return]
+        return zstandard.ZstdDecompressor().decompressobj()
     return None
 
 

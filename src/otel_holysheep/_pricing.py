@@ -74,7 +74,9 @@ class PriceBook:
             raise PriceBookError(f"{source}: 'models' must be a mapping of model name to prices")
         if not isinstance(aliases, Mapping):
             raise PriceBookError(f"{source}: 'aliases' must be a mapping of alias to model name")
-        prices = {str(name).strip().lower(): _price(entry, f"{source}: models.{name}") for name, entry in models.items()}
+        prices = {
+            str(name).strip().lower(): _price(entry, f"{source}: models.{name}") for name, entry in models.items()
+        }
         clean_aliases: dict[str, str] = {}
         for alias, target in aliases.items():
             if not isinstance(target, str) or not target.strip():
@@ -85,8 +87,9 @@ class PriceBook:
 
     def merged(self, other: PriceBook) -> PriceBook:
         """This book with ``other``'s prices and aliases laid over it (the override wins per model)."""
-        return PriceBook(f"{self.version}+{other.version}", {**self._prices, **other._prices},
-                         {**self._aliases, **other._aliases})
+        return PriceBook(
+            f"{self.version}+{other.version}", {**self._prices, **other._prices}, {**self._aliases, **other._aliases}
+        )
 
     def lookup(self, model: str) -> tuple[str, Price] | None:
         """The (base model, price) for ``model`` or ``None``; dated and provider-prefixed names map to the base."""
@@ -120,7 +123,7 @@ class PriceBook:
         """Cost of one call; cached input (part of the prompt tokens) is priced as cached."""
         cached = min(max(cached_tokens, 0), max(prompt_tokens, 0))
         uncached = max(prompt_tokens, 0) - cached
-        usd = (uncached * price.input + cached * price.cached_input + max(completion_tokens, 0) * price.output)
+        usd = uncached * price.input + cached * price.cached_input + max(completion_tokens, 0) * price.output
         savings = cached * max(price.input - price.cached_input, 0.0)
         return Cost(usd / PER_TOKENS, savings / PER_TOKENS)
 

@@ -22,8 +22,11 @@ def call_safely(step: Callable[..., _R], *args: Any, default: Any = None) -> Any
     try:
         return step(*args)
     except Exception:
-        _logger.debug("otel-holysheep: telemetry step %s failed; the application is unaffected",
-                      getattr(step, "__qualname__", step), exc_info=True)
+        _logger.debug(
+            "otel-holysheep: telemetry step %s failed; the application is unaffected",
+            getattr(step, "__qualname__", step),
+            exc_info=True,
+        )
         return default
 
 
@@ -35,8 +38,11 @@ def safe(step: Callable[..., _R]) -> Callable[..., _R | None]:
         try:
             return step(*args)
         except Exception:
-            _logger.debug("otel-holysheep: telemetry step %s failed; the application is unaffected",
-                          step.__qualname__, exc_info=True)
+            _logger.debug(
+                "otel-holysheep: telemetry step %s failed; the application is unaffected",
+                step.__qualname__,
+                exc_info=True,
+            )
             return None
 
     return guarded
@@ -50,6 +56,9 @@ def call_or_else(step: Callable[[Any], object], arg: Any, fallback: Callable[[],
     try:
         step(arg)
     except Exception:
-        _logger.debug("otel-holysheep: telemetry step %s failed; the application is unaffected",
-                      getattr(step, "__qualname__", step), exc_info=True)
+        _logger.debug(
+            "otel-holysheep: telemetry step %s failed; the application is unaffected",
+            getattr(step, "__qualname__", step),
+            exc_info=True,
+        )
         call_safely(fallback)

@@ -18,7 +18,7 @@ from otel_holysheep._safety import call_or_else, call_safely
 def make_stream_types(module: Any) -> tuple[Any, Any]:
     """Observed (sync, async) stream classes for an httpx-like ``module``."""
 
-    class ObservedSyncStream(module.SyncByteStream):  # type: ignore[misc,name-defined]
+    class ObservedSyncStream(module.SyncByteStream):  # type: ignore[misc]
         """Yields the wrapped stream's chunks unchanged while the call observes them."""
 
         def __init__(self, inner: Any, call: Call) -> None:
@@ -45,7 +45,7 @@ def make_stream_types(module: Any) -> tuple[Any, Any]:
                 call_safely(self._call.on_close)
                 self._finalizer.detach()
 
-    class ObservedAsyncStream(module.AsyncByteStream):  # type: ignore[misc,name-defined]
+    class ObservedAsyncStream(module.AsyncByteStream):  # type: ignore[misc]
         """Async twin of ``ObservedSyncStream``."""
 
         def __init__(self, inner: Any, call: Call) -> None:

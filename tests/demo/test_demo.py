@@ -14,8 +14,14 @@ pytestmark = pytest.mark.slow
 
 
 def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "otel_holysheep.demo", *args], capture_output=True, text=True,
-                          timeout=240, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "otel_holysheep.demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
 
 
 def test_demo_report_agrees_with_the_simulator_profile() -> None:
@@ -32,8 +38,12 @@ def test_demo_report_agrees_with_the_simulator_profile() -> None:
     assert rows["gpt-4.1"]["avg_latency_s"] == pytest.approx(0.185, rel=0.4)
     assert rows["gemini-2.5-flash"]["avg_latency_s"] == pytest.approx(0.058, rel=0.4)
     # success per attempt matches the configured mix (96 / 95 / 99 / 98 %) within sampling tolerance
-    for model, configured in (("gpt-4.1", 96), ("claude-sonnet-4", 95), ("gemini-2.5-flash", 99),
-                              ("deepseek-v3.2", 98)):
+    for model, configured in (
+        ("gpt-4.1", 96),
+        ("claude-sonnet-4", 95),
+        ("gemini-2.5-flash", 99),
+        ("deepseek-v3.2", 98),
+    ):
         assert abs(rows[model]["success_rate_pct"] - configured) <= 7, (model, rows[model])
     # cost per 1M tokens follows the price book's ordering
     assert rows["deepseek-v3.2"]["usd_per_1m_tokens"] < rows["gemini-2.5-flash"]["usd_per_1m_tokens"]
@@ -41,8 +51,9 @@ def test_demo_report_agrees_with_the_simulator_profile() -> None:
     assert rows["gpt-4.1"]["usd_per_1m_tokens"] < rows["claude-sonnet-4"]["usd_per_1m_tokens"]
     assert all(row["p95_ttft_s"] for row in rows.values())
     # everything it started is gone: no child of this test process survives
-    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(os.getpid())], capture_output=True, text=True,
-                              check=False).stdout.split()
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(os.getpid())], capture_output=True, text=True, check=False
+    ).stdout.split()
     assert [pid for pid in children if _is_demo_process(pid)] == []
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
 from engines import (
     dashboard_queries,
     find_binary,
@@ -21,7 +22,6 @@ from engines import (
     start_prometheus,
     start_victoria_metrics,
 )
-
 from otel_holysheep.simulator import GatewaySimulator
 
 pytestmark = [pytest.mark.engines, pytest.mark.slow]
@@ -43,12 +43,20 @@ def sim() -> Iterator[GatewaySimulator]:
 @contextmanager
 def traffic(sim: GatewaySimulator, env: dict[str, str]) -> Iterator[None]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    base.update({"GATEWAY_URL": sim.base_url, "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": sim.base_url,
-                 "OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none", "OTEL_SERVICE_NAME": "e2e-app",
-                 **env})
+    base.update(
+        {
+            "GATEWAY_URL": sim.base_url,
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": sim.base_url,
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_SERVICE_NAME": "e2e-app",
+            **env,
+        }
+    )
     command = [str(Path(sys.executable).with_name("opentelemetry-instrument")), sys.executable, str(APP)]
-    proc = subprocess.Popen(command, env=base, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command, env=base, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -72,17 +80,31 @@ def traffic(sim: GatewaySimulator, env: dict[str, str]) -> Iterator[None]:
 def test_pull_path_prometheus(sim: GatewaySimulator, tmp_path: Path) -> None:
     _need("prometheus")
     port = free_port()
-    env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-           "OTEL_EXPORTER_PROMETHEUS_PORT": str(port)}
-    with traffic(sim, env), start_prometheus(prometheus_config({"holysheep-apps": [f"127.0.0.1:{port}"]}),
-                                             shipped_rule_files(tmp_path, for_="0s"), tmp_path) as prom:
+    env = {
+        "OTEL_METRICS_EXPORTER": "prometheus",
+        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+        "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
+    }
+    with (
+        traffic(sim, env),
+        start_prometheus(
+            prometheus_config({"holysheep-apps": [f"127.0.0.1:{port}"]}),
+            shipped_rule_files(tmp_path, for_="0s"),
+            tmp_path,
+        ) as prom,
+    ):
         prom.wait_for('up{job="holysheep-apps"} == 1', timeout=30)
         prom.wait_for("sum(increase(holysheep_requests_total[1m])) > 50", timeout=40)
         for query in dashboard_queries(rate_interval="30s", range_="5m"):
             assert prom.wait_for(query.expr, timeout=30), f"{query.panel}: no data for {query.expr}"
-        firing = {a["metric"]["alertname"] for a in prom.wait_for(
-            'ALERTS{alertstate="firing", alertname=~"HolySheepHighErrorRatio|HolySheepAuthFailures"}',
-            lambda r: len({s["metric"]["alertname"] for s in r}) == 2, timeout=40)}
+        firing = {
+            a["metric"]["alertname"]
+            for a in prom.wait_for(
+                'ALERTS{alertstate="firing", alertname=~"HolySheepHighErrorRatio|HolySheepAuthFailures"}',
+                lambda r: len({s["metric"]["alertname"] for s in r}) == 2,
+                timeout=40,
+            )
+        }
         assert firing == {"HolySheepHighErrorRatio", "HolySheepAuthFailures"}
         rules = [rule for group in prom.rules() for rule in group["rules"]]
         assert rules
@@ -95,14 +117,23 @@ def test_pull_path_prometheus(sim: GatewaySimulator, tmp_path: Path) -> None:
 def test_push_path_victoria_metrics(sim: GatewaySimulator, tmp_path: Path) -> None:
     _need("victoria-metrics")
     with start_victoria_metrics(tmp_path) as vm:
-        env = {"OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": vm.otlp_metrics_url,
-               "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-               "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative"}
+        env = {
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": vm.otlp_metrics_url,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative",
+        }
         with traffic(sim, env):
             vm.wait_for("sum(increase(holysheep_requests_total[1m])) > 50", timeout=40)
             for query in dashboard_queries(rate_interval="30s", range_="5m"):
                 assert vm.wait_for(query.expr, timeout=30), f"{query.panel}: no data for {query.expr}"
             names = set(vm.metric_names())
-        for expected in ("holysheep_requests_total", "holysheep_cost_usd_total", "holysheep_ratelimit_remaining",
-                         "holysheep_time_to_first_token_seconds_bucket", "holysheep_active_requests"):
+        for expected in (
+            "holysheep_requests_total",
+            "holysheep_cost_usd_total",
+            "holysheep_ratelimit_remaining",
+            "holysheep_time_to_first_token_seconds_bucket",
+            "holysheep_active_requests",
+        ):
             assert expected in names, sorted(n for n in names if n.startswith("holysheep"))

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from engines import find_binary, free_port, prometheus_config, start_prometheus
 
+from engines import find_binary, free_port, prometheus_config, start_prometheus
 from otel_holysheep.demo.run import PROFILE
 from otel_holysheep.report.cli import main as report
 from otel_holysheep.simulator import GatewaySimulator, Profile
@@ -31,19 +31,42 @@ def test_report_from_prometheus_and_from_metrics_agree(tmp_path: Path) -> None:
     if find_binary("prometheus") is None:
         pytest.skip("prometheus not found: `make test` fetches it with scripts/fetch-engines.sh")
     port = free_port()
-    with GatewaySimulator(profile=Profile.load(PROFILE), time_scale=0.1, seed=3) as sim, \
-            start_prometheus(prometheus_config({"holysheep-apps": [f"127.0.0.1:{port}"]}), [], tmp_path) as prom:
+    with (
+        GatewaySimulator(profile=Profile.load(PROFILE), time_scale=0.1, seed=3) as sim,
+        start_prometheus(prometheus_config({"holysheep-apps": [f"127.0.0.1:{port}"]}), [], tmp_path) as prom,
+    ):
         # Prometheus throttles its first scrape by ~5 s: let it start scraping (the target is still down) before the
         # workload runs, so its series are seen from their first seconds.
         prom.wait_for('up{job="holysheep-apps"}', timeout=30)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-        env.update({"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none",
-                    "OTEL_LOGS_EXPORTER": "none", "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-                    "OTEL_EXPORTER_PROMETHEUS_PORT": str(port), "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": sim.base_url})
+        env.update(
+            {
+                "OTEL_METRICS_EXPORTER": "prometheus",
+                "OTEL_TRACES_EXPORTER": "none",
+                "OTEL_LOGS_EXPORTER": "none",
+                "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+                "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
+                "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": sim.base_url,
+            }
+        )
         workload = subprocess.Popen(
-            [str(Path(sys.executable).with_name("opentelemetry-instrument")), sys.executable, "-m",
-             "otel_holysheep.demo.workload", "--base-url", sim.base_url, "--requests", "240", "--timeout", "1.5"],
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            [
+                str(Path(sys.executable).with_name("opentelemetry-instrument")),
+                sys.executable,
+                "-m",
+                "otel_holysheep.demo.workload",
+                "--base-url",
+                sim.base_url,
+                "--requests",
+                "240",
+                "--timeout",
+                "1.5",
+            ],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert workload.stdout is not None
             prom.wait_for('up{job="holysheep-apps"} == 1', timeout=10)  # scraped from early in the run

@@ -17,9 +17,14 @@ from typing import Any
 
 Writer = Callable[[socket.socket], None]
 
-CHAT = {"id": "chatcmpl-replay", "object": "chat.completion", "created": 1, "model": "gpt-4.1-2025-04-14",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "héllo"}}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}}
+CHAT = {
+    "id": "chatcmpl-replay",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-4.1-2025-04-14",
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "héllo"}}],
+    "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+}
 
 
 def _chunk(data: bytes) -> bytes:
@@ -33,17 +38,28 @@ def _head(status: str, headers: dict[str, str]) -> bytes:
 
 def _json_response(body: bytes, extra: dict[str, str] | None = None, status: str = "200 OK") -> Writer:
     def write(conn: socket.socket) -> None:
-        conn.sendall(_head(status, {"content-type": "application/json", "content-length": str(len(body)),
-                                    **(extra or {})}) + body)
+        conn.sendall(
+            _head(status, {"content-type": "application/json", "content-length": str(len(body)), **(extra or {})})
+            + body
+        )
+
     return write
 
 
 def _sse_events(crlf: bool = False, comments: bool = False, usage: bool = True) -> bytes:
     nl = "\r\n" if crlf else "\n"
-    chunks = [{"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4.1",
-               "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
-    chunks += [{"id": "c1", "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
-               for w in ("Hel", "lo", " wör", "ld")]
+    chunks = [
+        {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "model": "gpt-4.1",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    ]
+    chunks += [
+        {"id": "c1", "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
+        for w in ("Hel", "lo", " wör", "ld")
+    ]
     chunks.append({"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     if usage:
         chunks.append({"id": "c1", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 4}})
@@ -55,13 +71,15 @@ def _sse_events(crlf: bool = False, comments: bool = False, usage: bool = True) 
     return (out + f"data: [DONE]{nl}{nl}").encode()
 
 
-def _sse(body: bytes, pieces: int = 1, cut: bool = False, stall_after: int | None = None,
-         extra: dict[str, str] | None = None) -> Writer:
+def _sse(
+    body: bytes, pieces: int = 1, cut: bool = False, stall_after: int | None = None, extra: dict[str, str] | None = None
+) -> Writer:
     def write(conn: socket.socket) -> None:
-        conn.sendall(_head("200 OK", {"content-type": "text/event-stream", "transfer-encoding": "chunked",
-                                      **(extra or {})}))
+        conn.sendall(
+            _head("200 OK", {"content-type": "text/event-stream", "transfer-encoding": "chunked", **(extra or {})})
+        )
         size = max(len(body) // pieces, 1)
-        parts = [body[i:i + size] for i in range(0, len(body), size)]
+        parts = [body[i : i + size] for i in range(0, len(body), size)]
         for n, part in enumerate(parts):
             if stall_after is not None and n == stall_after:
                 time.sleep(3)  # the client times out first
@@ -73,12 +91,14 @@ def _sse(body: bytes, pieces: int = 1, cut: bool = False, stall_after: int | Non
             if pieces > 1:
                 time.sleep(0.001)
         conn.sendall(b"0\r\n\r\n")
+
     return write
 
 
 def _reset(conn: socket.socket) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n"
-                 b'{"id":')
+    conn.sendall(
+        b'HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{"id":'
+    )
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST on close
 
 
@@ -86,16 +106,29 @@ def _silent(conn: socket.socket) -> None:
     time.sleep(3)  # never answer: the client's read timeout fires first
 
 
-BIG = json.dumps({"object": "list", "model": "gpt-4.1",
-                  "data": [{"object": "embedding", "index": i, "embedding": [0.25] * 1500} for i in range(1200)],
-                  "usage": {"prompt_tokens": 1200, "total_tokens": 1200}}).encode()
+BIG = json.dumps(
+    {
+        "object": "list",
+        "model": "gpt-4.1",
+        "data": [{"object": "embedding", "index": i, "embedding": [0.25] * 1500} for i in range(1200)],
+        "usage": {"prompt_tokens": 1200, "total_tokens": 1200},
+    }
+).encode()
 
 SCENARIOS: dict[str, Writer] = {
     "json_ok": _json_response(json.dumps(CHAT, ensure_ascii=False).encode()),
     "json_gzip": _json_response(gzip.compress(json.dumps(CHAT).encode(), mtime=0), {"content-encoding": "gzip"}),
     "malformed_json": _json_response(b'{"id": "chatcmpl-x", "model": '),
-    "wrong_shape": _json_response(json.dumps({"id": 5, "model": ["x"], "choices": "none", "usage": {
-        "prompt_tokens": -4, "completion_tokens": 10**15, "prompt_tokens_details": "x"}}).encode()),
+    "wrong_shape": _json_response(
+        json.dumps(
+            {
+                "id": 5,
+                "model": ["x"],
+                "choices": "none",
+                "usage": {"prompt_tokens": -4, "completion_tokens": 10**15, "prompt_tokens_details": "x"},
+            }
+        ).encode()
+    ),
     "usage_string": _json_response(json.dumps({**CHAT, "usage": "lots"}).encode()),
     "missing_fields": _json_response(b"{}"),
     "non_utf8": _json_response(b'{"id": "\xff\xfe\xfa", "usage": {"prompt_tokens": 1}}'),

@@ -44,10 +44,15 @@ async def one(client: httpx2.AsyncClient, kind: str, reading: asyncio.Event) -> 
         elif kind == "http_500":
             await client.post("/chat/completions", json=payload, headers={"x-sim-scenario": "status=500"})
         else:
-            scenario = {"stream": "chunks=4", "cut": "cut_after=2", "break": "chunks=8",
-                        "cancel": "chunks=40,chunk_ms=50"}[kind]
-            async with client.stream("POST", "/chat/completions", json={**payload, "stream": True},
-                                     headers={"x-sim-scenario": scenario}) as response:
+            scenario = {
+                "stream": "chunks=4",
+                "cut": "cut_after=2",
+                "break": "chunks=8",
+                "cancel": "chunks=40,chunk_ms=50",
+            }[kind]
+            async with client.stream(
+                "POST", "/chat/completions", json={**payload, "stream": True}, headers={"x-sim-scenario": scenario}
+            ) as response:
                 count = 0
                 try:
                     async for _ in response.aiter_lines():
@@ -93,7 +98,8 @@ def check_counts(cap: Captured, kinds: Counter[str]) -> None:
     assert cap.value("holysheep.stream_outcomes", outcome="cancelled") == kinds["break"] + kinds["cancelled"]
     assert cap.value("holysheep.errors") == kinds["http_500"] + kinds["cut"] + kinds["transport_error"]
     assert cap.value("holysheep.requests", status="success") == (
-        total - kinds["http_500"] - kinds["cut"] - kinds["transport_error"])
+        total - kinds["http_500"] - kinds["cut"] - kinds["transport_error"]
+    )
 
 
 def test_two_thousand_concurrent_async_requests(sim: GatewaySimulator) -> None:
@@ -120,9 +126,11 @@ def test_thread_pool_of_sync_requests(sim: GatewaySimulator) -> None:
                     if kind == "break" and i == 1:
                         break
 
-    with instrumented(base_urls=[sim.base_url]) as cap, \
-            httpx.Client(base_url=sim.base_url, headers=AUTH) as plain, \
-            httpx2.Client(base_url=sim.base_url, headers=AUTH) as plain2:
+    with (
+        instrumented(base_urls=[sim.base_url]) as cap,
+        httpx.Client(base_url=sim.base_url, headers=AUTH) as plain,
+        httpx2.Client(base_url=sim.base_url, headers=AUTH) as plain2,
+    ):
         clients = {False: plain, True: plain2}
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(run, kinds))
@@ -149,8 +157,11 @@ def _open_fds() -> int:
 @pytest.fixture(scope="module")
 def sim_process() -> Iterator[str]:
     """The simulator in its own process, so this process's memory and sockets are the client's alone."""
-    proc = subprocess.Popen([sys.executable, "-m", "otel_holysheep.simulator", "--instant", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "otel_holysheep.simulator", "--instant", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     try:

@@ -33,12 +33,16 @@ def _outcome(run: Callable[[], Any]) -> Observation:
 def _raw_sync(module: Any) -> Callable[[str, str], Observation]:
     def observe(base_url: str, scenario: str) -> Observation:
         def run() -> Any:
-            with module.Client(base_url=base_url, timeout=TIMEOUT) as client:
-                with client.stream("POST", "/chat/completions", json=BODY, headers={"x-replay": scenario}) as r:
-                    raw = b"".join(r.iter_bytes())
-                    parsed = _outcome(r.json) if "json" in r.headers.get("content-type", "") else None
-                    return r.status_code, raw, parsed
+            with (
+                module.Client(base_url=base_url, timeout=TIMEOUT) as client,
+                client.stream("POST", "/chat/completions", json=BODY, headers={"x-replay": scenario}) as r,
+            ):
+                raw = b"".join(r.iter_bytes())
+                parsed = _outcome(r.json) if "json" in r.headers.get("content-type", "") else None
+                return r.status_code, raw, parsed
+
         return _outcome(run)
+
     return observe
 
 
@@ -48,7 +52,9 @@ def _raw_async(module: Any) -> Callable[[str, str], Observation]:
             async with module.AsyncClient(base_url=base_url, timeout=TIMEOUT) as client:
                 response = await client.post("/chat/completions", json=BODY, headers={"x-replay": scenario})
                 return response.status_code, response.content, response.headers.get("content-type")
+
         return _outcome(lambda: asyncio.run(run()))
+
     return observe
 
 
@@ -67,6 +73,7 @@ def _sdk(stream: bool, use_async: bool) -> Callable[[str, str], Observation]:
                 return [c.model_dump() async for c in result] if stream else result.model_dump()
 
         return _outcome(lambda: asyncio.run(async_run())) if use_async else _outcome(sync_run)
+
     return observe
 
 
@@ -90,8 +97,9 @@ def replay() -> Iterator[ReplayServer]:
 
 @pytest.mark.parametrize("observe", CLIENTS)
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_same_observation_with_and_without_instrumentation(observe: Callable[[str, str], Observation],
-                                                           scenario: str, replay: ReplayServer) -> None:
+def test_same_observation_with_and_without_instrumentation(
+    observe: Callable[[str, str], Observation], scenario: str, replay: ReplayServer
+) -> None:
     plain = observe(replay.base_url, scenario)
     hits = len(replay.hits)
     with instrumented(base_urls=[replay.base_url]) as cap:
@@ -119,9 +127,11 @@ def test_scenarios_cover_the_faults_they_claim(replay: ReplayServer) -> None:
 def test_cancelled_task_mid_stream_is_the_same(replay: ReplayServer) -> None:
     async def run() -> Observation:
         async with httpx2.AsyncClient(base_url=replay.base_url, timeout=5) as client:
+
             async def reader() -> None:
-                async with client.stream("POST", "/chat/completions", json=BODY,
-                                         headers={"x-replay": "sse_stalled"}) as response:
+                async with client.stream(
+                    "POST", "/chat/completions", json=BODY, headers={"x-replay": "sse_stalled"}
+                ) as response:
                     async for _ in response.aiter_bytes():
                         pass
 
@@ -143,8 +153,10 @@ def test_cancelled_task_mid_stream_is_the_same(replay: ReplayServer) -> None:
 
 def test_early_break_is_the_same(replay: ReplayServer) -> None:
     def run() -> list[bytes]:
-        with httpx2.Client(base_url=replay.base_url) as client, client.stream(
-                "POST", "/chat/completions", json=BODY, headers={"x-replay": "sse_crlf_comments_split"}) as r:
+        with (
+            httpx2.Client(base_url=replay.base_url) as client,
+            client.stream("POST", "/chat/completions", json=BODY, headers={"x-replay": "sse_crlf_comments_split"}) as r,
+        ):
             got = []
             for chunk in r.iter_raw():
                 got.append(chunk)

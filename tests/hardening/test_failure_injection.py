@@ -33,11 +33,19 @@ def workload(base_url: str) -> list[Any]:
     """JSON and streamed calls, with and without usage, and an HTTP error: what the application observes."""
     seen: list[Any] = []
     with httpx2.Client(base_url=base_url, headers=AUTH) as client:
-        seen.append(client.post("/chat/completions", json={"model": "gpt-4.1", "messages": []},
-                                headers={"x-sim-scenario": "prompt_tokens=3,completion_tokens=2"}).json()["usage"])
-        with client.stream("POST", "/chat/completions", json={
-                "model": "gpt-4.1", "messages": [], "stream": True, "stream_options": {"include_usage": True}},
-                headers={"x-sim-scenario": "chunks=4"}) as response:
+        seen.append(
+            client.post(
+                "/chat/completions",
+                json={"model": "gpt-4.1", "messages": []},
+                headers={"x-sim-scenario": "prompt_tokens=3,completion_tokens=2"},
+            ).json()["usage"]
+        )
+        with client.stream(
+            "POST",
+            "/chat/completions",
+            json={"model": "gpt-4.1", "messages": [], "stream": True, "stream_options": {"include_usage": True}},
+            headers={"x-sim-scenario": "chunks=4"},
+        ) as response:
             seen.append([line for line in response.iter_lines() if line.startswith("data")][-3:])
         failed = client.post("/chat/completions", json={"model": "gpt-4.1"}, headers={"x-sim-scenario": "status=500"})
         seen.append((failed.status_code, failed.json()["error"]["type"]))
@@ -72,9 +80,14 @@ def expected(gateway: GatewaySimulator) -> list[Any]:
 
 
 @pytest.mark.parametrize(("target", "name"), STEPS)
-def test_a_failing_step_is_invisible_to_the_app(target: Any, name: str, expected: list[Any],
-                                                gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_step_is_invisible_to_the_app(
+    target: Any,
+    name: str,
+    expected: list[Any],
+    gateway: GatewaySimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with instrumented(base_urls=[gateway.base_url]) as cap, caplog.at_level(logging.DEBUG, "otel_holysheep"):
         monkeypatch.setattr(target, name, boom)
         assert workload(gateway.base_url) == expected
@@ -85,11 +98,11 @@ def test_a_failing_step_is_invisible_to_the_app(target: Any, name: str, expected
     assert any(isinstance(r.exc_info[1], Injected) for r in debug if r.exc_info)
 
 
-def test_a_failing_histogram_record(gateway: GatewaySimulator, expected: list[Any],
-                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_histogram_record(
+    gateway: GatewaySimulator, expected: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
     with instrumented(base_urls=[gateway.base_url]) as cap, caplog.at_level(logging.DEBUG, "otel_holysheep"):
-        telemetry = _instruments.create_telemetry(cap.meter_provider.get_meter("otel_holysheep", _version(),
-                                                                               _schema()))
+        telemetry = _instruments.create_telemetry(cap.meter_provider.get_meter("otel_holysheep", _version(), _schema()))
         original = telemetry.duration
         telemetry.duration = _Raising()  # type: ignore[assignment]
         try:

@@ -22,8 +22,16 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 
 def summary(info: ResponseInfo) -> tuple[object, ...]:
-    return (info.usage, info.response_id, info.response_model, tuple(info.finish_reasons), info.terminal,
-            info.content_chunks, info.malformed, info.error)
+    return (
+        info.usage,
+        info.response_id,
+        info.response_model,
+        tuple(info.finish_reasons),
+        info.terminal,
+        info.content_chunks,
+        info.malformed,
+        info.error,
+    )
 
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -47,8 +55,10 @@ def sse_event(draw: st.DrawFn) -> bytes:
     elif kind == "finish":
         obj = {"choices": [{"delta": {}, "finish_reason": draw(st.sampled_from(["stop", "length"]))}]}
     elif kind == "usage":
-        obj = {"choices": [], "usage": {"prompt_tokens": draw(st.integers(0, 10**6)),
-                                        "completion_tokens": draw(st.integers(0, 10**6))}}
+        obj = {
+            "choices": [],
+            "usage": {"prompt_tokens": draw(st.integers(0, 10**6)), "completion_tokens": draw(st.integers(0, 10**6))},
+        }
     elif kind == "responses":
         obj = {"type": "response.output_text.delta", "delta": text}
     elif kind == "done":
@@ -100,14 +110,24 @@ def test_json_arbitrary_bytes_never_raise_and_split_is_irrelevant(data: bytes, c
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(FULL_PARSE_BYTES, 6 * FULL_PARSE_BYTES), st.integers(1, 70000),
-       st.integers(0, 10**6), st.integers(0, 10**6))
+@given(
+    st.integers(FULL_PARSE_BYTES, 6 * FULL_PARSE_BYTES),
+    st.integers(1, 70000),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+)
 def test_json_large_bodies_bounded_and_usage_found(size: int, piece: int, prompt: int, completion: int) -> None:
-    body = json.dumps({"id": "x", "data": ["a" * 64] * (size // 68),
-                       "model": "m", "usage": {"prompt_tokens": prompt, "completion_tokens": completion}}).encode()
+    body = json.dumps(
+        {
+            "id": "x",
+            "data": ["a" * 64] * (size // 68),
+            "model": "m",
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
+        }
+    ).encode()
     scanner = JsonScanner()
     for i in range(0, len(body), piece):
-        scanner.feed(body[i:i + piece])
+        scanner.feed(body[i : i + piece])
         if scanner._parts is None:
             assert len(scanner._head) <= HEAD_BYTES
             assert len(scanner._tail) <= 2 * TAIL_BYTES + piece

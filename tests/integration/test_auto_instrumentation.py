@@ -33,19 +33,27 @@ def free_port() -> int:
 def instrumented_app(gateway: GatewaySimulator, **extra_env: str) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update({
-        "GATEWAY_URL": gateway.base_url,
-        "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": gateway.base_url,
-        "OTEL_METRICS_EXPORTER": "prometheus",
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-        "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
-        "OTEL_SERVICE_NAME": "contract-app",
-        **extra_env,
-    })
-    proc = subprocess.Popen([str(BIN / "opentelemetry-instrument"), sys.executable, str(APP)], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.update(
+        {
+            "GATEWAY_URL": gateway.base_url,
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": gateway.base_url,
+            "OTEL_METRICS_EXPORTER": "prometheus",
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+            "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
+            "OTEL_SERVICE_NAME": "contract-app",
+            **extra_env,
+        }
+    )
+    proc = subprocess.Popen(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, str(APP)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -116,7 +124,8 @@ def test_contract_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
     assert total(samples, "holysheep_tokens_total", model="gemini-2.5-flash", token_type="completion") == 6
     assert total(samples, "holysheep_tokens_total", model="gemini-2.5-flash", token_type="prompt") == 45
     assert total(samples, "holysheep_cost_usd_total", model="gpt-4.1") == pytest.approx(
-        (250 * 2.0 + 50 * 0.5 + 50 * 8.0) / 1e6)
+        (250 * 2.0 + 50 * 0.5 + 50 * 8.0) / 1e6
+    )
     assert total(samples, "holysheep_cache_savings_usd_total", model="gpt-4.1") == pytest.approx(50 * 1.5 / 1e6)
     assert total(samples, "holysheep_unpriced_tokens_total", model="mystery-model") == 10
     assert total(samples, "holysheep_usage_missing_total", model="gemini-2.5-flash") == 1
@@ -125,7 +134,9 @@ def test_contract_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
     assert total(samples, "holysheep_retry_after_seconds_sum", model="claude-sonnet-4") == pytest.approx(2)
     assert total(samples, "holysheep_active_requests") == 0
     assert total(samples, "gen_ai_client_operation_duration_seconds_count", gen_ai_provider_name="holysheep") == 9
-    assert total(samples, "gen_ai_client_token_usage_count", gen_ai_token_type="input") == 6  # every response that reported usage
+    assert (
+        total(samples, "gen_ai_client_token_usage_count", gen_ai_token_type="input") == 6
+    )  # every response that reported usage
     # secrets never exported
     text = repr(samples)
     assert "sk-contract-test" not in text

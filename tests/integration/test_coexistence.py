@@ -9,13 +9,15 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor, HTTPX2ClientInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
 
 from otel_holysheep.simulator import GatewaySimulator
 from tests.support import instrumented, providers
 
-MODULES = [pytest.param(httpx, HTTPXClientInstrumentor, id="httpx"),
-           pytest.param(httpx2, HTTPX2ClientInstrumentor, id="httpx2")]
+MODULES = [
+    pytest.param(httpx, HTTPXClientInstrumentor, id="httpx"),
+    pytest.param(httpx2, HTTPX2ClientInstrumentor, id="httpx2"),
+]
 
 
 @contextmanager
@@ -30,21 +32,24 @@ def generic(instrumentor_cls: Any, tracer_provider: Any, meter_provider: Any) ->
 
 @pytest.mark.parametrize(("module", "instrumentor_cls"), MODULES)
 @pytest.mark.parametrize("generic_first", [True, False], ids=["generic-first", "holysheep-first"])
-def test_both_spans_nested(module: Any, instrumentor_cls: Any, generic_first: bool,
-                           gateway: GatewaySimulator) -> None:
+def test_both_spans_nested(module: Any, instrumentor_cls: Any, generic_first: bool, gateway: GatewaySimulator) -> None:
     def call() -> None:
         with module.Client(base_url=gateway.base_url, headers={"Authorization": "Bearer sk-test"}) as client:
             client.post("/chat/completions", json={"model": "gpt-4.1", "messages": []})
 
     cap = providers()
     if generic_first:
-        with generic(instrumentor_cls, cap.tracer_provider, cap.meter_provider), \
-                instrumented(cap, base_urls=[gateway.base_url]):
+        with (
+            generic(instrumentor_cls, cap.tracer_provider, cap.meter_provider),
+            instrumented(cap, base_urls=[gateway.base_url]),
+        ):
             call()
             holysheep_requests = cap.value("holysheep.requests")
     else:
-        with instrumented(cap, base_urls=[gateway.base_url]), \
-                generic(instrumentor_cls, cap.tracer_provider, cap.meter_provider):
+        with (
+            instrumented(cap, base_urls=[gateway.base_url]),
+            generic(instrumentor_cls, cap.tracer_provider, cap.meter_provider),
+        ):
             call()
             holysheep_requests = cap.value("holysheep.requests")
     spans = cap.spans()

@@ -28,8 +28,7 @@ def scenario(directives: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_json_chat_matches_what_the_gateway_served(module: Any, gateway: GatewaySimulator,
-                                                   captured: Captured) -> None:
+def test_json_chat_matches_what_the_gateway_served(module: Any, gateway: GatewaySimulator, captured: Captured) -> None:
     with module.Client(base_url=gateway.base_url, headers=scenario("prompt_tokens=321,completion_tokens=45")) as c:
         body = c.post("/chat/completions", json=chat()).json()
     assert body["usage"]["prompt_tokens"] == 321
@@ -49,8 +48,10 @@ def test_json_chat_matches_what_the_gateway_served(module: Any, gateway: Gateway
 @pytest.mark.parametrize("usage", [True, False])
 def test_streaming_chat_sync(module: Any, usage: bool, gateway: GatewaySimulator, captured: Captured) -> None:
     payload = chat("deepseek-v3.2", stream=True, stream_options={"include_usage": usage})
-    with module.Client(base_url=gateway.base_url, headers=scenario("chunks=6,prompt_tokens=10")) as c, \
-            c.stream("POST", "/chat/completions", json=payload) as response:
+    with (
+        module.Client(base_url=gateway.base_url, headers=scenario("chunks=6,prompt_tokens=10")) as c,
+        c.stream("POST", "/chat/completions", json=payload) as response,
+    ):
         events = [line for line in response.iter_lines() if line.startswith("data:")]
     assert events[-1] == "data: [DONE]"
     assert captured.value("holysheep.stream_outcomes", model="deepseek-v3.2", outcome="completed") == 1
@@ -90,8 +91,10 @@ def test_gzip_json_body(module: Any, gateway: GatewaySimulator, captured: Captur
 
 def test_time_to_first_token_tracks_the_slow_first_token(gateway: GatewaySimulator, captured: Captured) -> None:
     payload = chat("claude-sonnet-4", stream=True, stream_options={"include_usage": True})
-    with httpx2.Client(base_url=gateway.base_url, headers=scenario("ttft_ms=300,chunk_ms=40,chunks=6")) as c, \
-            c.stream("POST", "/chat/completions", json=payload) as response:
+    with (
+        httpx2.Client(base_url=gateway.base_url, headers=scenario("ttft_ms=300,chunk_ms=40,chunks=6")) as c,
+        c.stream("POST", "/chat/completions", json=payload) as response,
+    ):
         response.read()
     ttft = captured.total("holysheep.time_to_first_token", model="claude-sonnet-4")
     duration = captured.total("holysheep.request.duration", model="claude-sonnet-4")
@@ -104,9 +107,11 @@ def test_time_to_first_token_tracks_the_slow_first_token(gateway: GatewaySimulat
 
 @pytest.mark.parametrize("module", MODULES)
 def test_cut_stream_is_interrupted(module: Any, gateway: GatewaySimulator, captured: Captured) -> None:
-    with module.Client(base_url=gateway.base_url, headers=scenario("cut_after=2,chunks=8")) as c, \
-            c.stream("POST", "/chat/completions", json=chat(stream=True)) as response, \
-            pytest.raises(module.RemoteProtocolError):
+    with (
+        module.Client(base_url=gateway.base_url, headers=scenario("cut_after=2,chunks=8")) as c,
+        c.stream("POST", "/chat/completions", json=chat(stream=True)) as response,
+        pytest.raises(module.RemoteProtocolError),
+    ):
         for _ in response.iter_lines():
             pass
     assert captured.value("holysheep.stream_outcomes", outcome="interrupted") == 1
@@ -116,9 +121,11 @@ def test_cut_stream_is_interrupted(module: Any, gateway: GatewaySimulator, captu
 
 
 def test_stalled_stream_times_out(gateway: GatewaySimulator, captured: Captured) -> None:
-    with httpx2.Client(base_url=gateway.base_url, headers=scenario("stall_after=1"), timeout=0.3) as c, \
-            c.stream("POST", "/chat/completions", json=chat(stream=True)) as response, \
-            pytest.raises(httpx2.ReadTimeout):
+    with (
+        httpx2.Client(base_url=gateway.base_url, headers=scenario("stall_after=1"), timeout=0.3) as c,
+        c.stream("POST", "/chat/completions", json=chat(stream=True)) as response,
+        pytest.raises(httpx2.ReadTimeout),
+    ):
         response.read()
     assert captured.value("holysheep.stream_outcomes", outcome="timeout") == 1
     assert captured.value("holysheep.requests", status="timeout") == 1
@@ -127,8 +134,10 @@ def test_stalled_stream_times_out(gateway: GatewaySimulator, captured: Captured)
 
 @pytest.mark.parametrize("module", MODULES)
 def test_early_break_and_close_is_cancelled(module: Any, gateway: GatewaySimulator, captured: Captured) -> None:
-    with module.Client(base_url=gateway.base_url, headers=scenario("chunks=20,chunk_ms=5")) as c, \
-            c.stream("POST", "/chat/completions", json=chat(stream=True)) as response:
+    with (
+        module.Client(base_url=gateway.base_url, headers=scenario("chunks=20,chunk_ms=5")) as c,
+        c.stream("POST", "/chat/completions", json=chat(stream=True)) as response,
+    ):
         for i, _ in enumerate(response.iter_lines()):
             if i == 3:
                 break
@@ -142,8 +151,7 @@ def test_abandoned_stream_without_close(gateway: GatewaySimulator, captured: Cap
     client = httpx2.Client(base_url=gateway.base_url, headers=scenario("chunks=20,chunk_ms=5"))
 
     def walk_away() -> None:
-        response = client.send(client.build_request("POST", "/chat/completions", json=chat(stream=True)),
-                               stream=True)
+        response = client.send(client.build_request("POST", "/chat/completions", json=chat(stream=True)), stream=True)
         lines = response.iter_lines()
         next(lines)
         next(lines)
@@ -185,8 +193,9 @@ def test_malformed_json_is_passed_through(gateway: GatewaySimulator, captured: C
 
 
 def test_cached_and_reasoning_tokens_and_savings(gateway: GatewaySimulator, captured: Captured) -> None:
-    with httpx2.Client(base_url=gateway.base_url,
-                       headers=scenario("prompt_tokens=1000,completion_tokens=200,cached=600,reasoning=50")) as c:
+    with httpx2.Client(
+        base_url=gateway.base_url, headers=scenario("prompt_tokens=1000,completion_tokens=200,cached=600,reasoning=50")
+    ) as c:
         c.post("/chat/completions", json=chat("claude-sonnet-4"))
     assert captured.value("holysheep.tokens", model="claude-sonnet-4", token_type="cached") == 600
     assert captured.value("holysheep.tokens", model="claude-sonnet-4", token_type="reasoning") == 50
@@ -206,8 +215,10 @@ def test_unpriced_model_records_no_cost(gateway: GatewaySimulator, captured: Cap
 
 
 def test_dated_response_model_is_priced_as_its_base(gateway: GatewaySimulator, captured: Captured) -> None:
-    with httpx2.Client(base_url=gateway.base_url, headers=scenario(
-            "response_model=gpt-4.1-2025-04-14,prompt_tokens=100,completion_tokens=10")) as c:
+    with httpx2.Client(
+        base_url=gateway.base_url,
+        headers=scenario("response_model=gpt-4.1-2025-04-14,prompt_tokens=100,completion_tokens=10"),
+    ) as c:
         c.post("/chat/completions", json=chat("gpt-4.1"))
     assert captured.value("holysheep.cost.usd", model="gpt-4.1") == pytest.approx(100 * 2e-6 + 10 * 8e-6)
     assert captured.spans()[0].attributes["gen_ai.response.model"] == "gpt-4.1-2025-04-14"
@@ -234,8 +245,10 @@ def test_other_endpoints(module: Any, gateway: GatewaySimulator, captured: Captu
 
 
 def test_responses_api_stream(gateway: GatewaySimulator, captured: Captured) -> None:
-    with httpx2.Client(base_url=gateway.base_url, headers=scenario("chunks=4,prompt_tokens=9")) as c, \
-            c.stream("POST", "/responses", json={"model": "gpt-4.1", "input": "hi", "stream": True}) as r:
+    with (
+        httpx2.Client(base_url=gateway.base_url, headers=scenario("chunks=4,prompt_tokens=9")) as c,
+        c.stream("POST", "/responses", json={"model": "gpt-4.1", "input": "hi", "stream": True}) as r,
+    ):
         r.read()
     assert captured.value("holysheep.stream_outcomes", model="gpt-4.1", outcome="completed") == 1
     assert captured.value("holysheep.tokens", model="gpt-4.1", token_type="prompt") == 9
@@ -247,8 +260,7 @@ def test_model_label_flood_is_capped(gateway: GatewaySimulator, monkeypatch: pyt
     from tests.support import instrumented
 
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS", "5")
-    with instrumented(base_urls=[gateway.base_url]) as cap, httpx2.Client(base_url=gateway.base_url,
-                                                                          headers=AUTH) as c:
+    with instrumented(base_urls=[gateway.base_url]) as cap, httpx2.Client(base_url=gateway.base_url, headers=AUTH) as c:
         for i in range(40):
             c.post("/chat/completions", json=chat(f"flood-model-{i}"))
         models = {labels["model"] for labels in cap.label_sets("holysheep.requests")}
@@ -262,9 +274,11 @@ def test_opt_in_adds_stream_usage(gateway: GatewaySimulator, monkeypatch: pytest
 
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_REQUEST_STREAM_USAGE", "true")
     gateway.reset()
-    with instrumented(base_urls=[gateway.base_url]) as cap, \
-            httpx2.Client(base_url=gateway.base_url, headers=scenario("chunks=3")) as c, \
-            c.stream("POST", "/chat/completions", json=chat(stream=True)) as response:
+    with (
+        instrumented(base_urls=[gateway.base_url]) as cap,
+        httpx2.Client(base_url=gateway.base_url, headers=scenario("chunks=3")) as c,
+        c.stream("POST", "/chat/completions", json=chat(stream=True)) as response,
+    ):
         lines = [line for line in response.iter_lines() if line.startswith("data: {")]
     assert json.loads(lines[-1][6:])["choices"] == []  # the documented extra final chunk
     assert gateway.requests[-1].json["stream_options"] == {"include_usage": True}

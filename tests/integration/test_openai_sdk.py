@@ -45,8 +45,9 @@ def test_chat_completion(gateway: GatewaySimulator, captured: Captured) -> None:
 
 def test_streaming_with_usage(gateway: GatewaySimulator, captured: Captured) -> None:
     with client(gateway, "chunks=5,ttft_ms=50") as sdk:
-        stream = sdk.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES, stream=True,
-                                             stream_options={"include_usage": True})
+        stream = sdk.chat.completions.create(
+            model="gemini-2.5-flash", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text
     assert captured.value("holysheep.tokens", model="gemini-2.5-flash", token_type="completion") == 5
@@ -57,16 +58,20 @@ def test_streaming_with_usage(gateway: GatewaySimulator, captured: Captured) -> 
 
 def test_async_streaming_and_cancellation(gateway: GatewaySimulator, captured: Captured) -> None:
     async def run() -> str:
-        sdk = openai.AsyncOpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0,
-                                 default_headers={"x-sim-scenario": "chunks=4"})
+        sdk = openai.AsyncOpenAI(
+            base_url=gateway.base_url, api_key=KEY, max_retries=0, default_headers={"x-sim-scenario": "chunks=4"}
+        )
         async with sdk:
             stream = await sdk.chat.completions.create(model="deepseek-v3.2", messages=MESSAGES, stream=True)
             parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
 
             async def slow_reader() -> None:
                 slow = await sdk.chat.completions.create(
-                    model="deepseek-v3.2", messages=MESSAGES, stream=True,
-                    extra_headers={"x-sim-scenario": "chunks=50,chunk_ms=20"})
+                    model="deepseek-v3.2",
+                    messages=MESSAGES,
+                    stream=True,
+                    extra_headers={"x-sim-scenario": "chunks=50,chunk_ms=20"},
+                )
                 async for _ in slow:
                     pass
 
@@ -138,8 +143,9 @@ def test_auth_failure_and_sdk_exception_unchanged(gateway: GatewaySimulator, cap
     assert captured.value("holysheep.errors", model="gpt-4.1", error_type="http_401") == 1
 
 
-def test_api_key_and_prompt_never_in_telemetry(gateway: GatewaySimulator, captured: Captured,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_api_key_and_prompt_never_in_telemetry(
+    gateway: GatewaySimulator, captured: Captured, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.DEBUG), client(gateway) as sdk:
         sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
         list(sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES, stream=True))
@@ -155,11 +161,13 @@ def test_aiohttp_transport_is_seen(gateway: GatewaySimulator, captured: Captured
     from openai import DefaultAioHttpClient
 
     async def run() -> None:
-        async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0,
-                                      http_client=DefaultAioHttpClient()) as sdk:
+        async with openai.AsyncOpenAI(
+            base_url=gateway.base_url, api_key=KEY, max_retries=0, http_client=DefaultAioHttpClient()
+        ) as sdk:
             await sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
-            stream = await sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES, stream=True,
-                                                       stream_options={"include_usage": True})
+            stream = await sdk.chat.completions.create(
+                model="gpt-4.1", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            )
             async for _ in stream:
                 pass
 

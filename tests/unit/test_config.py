@@ -20,17 +20,25 @@ def test_defaults() -> None:
 
 
 def test_env_values() -> None:
-    settings = Settings.from_env({
-        "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": " http://127.0.0.1:8080/v1/ , https://GW.example.com/v1",
-        "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "false",
-        "OTEL_INSTRUMENTATION_HOLYSHEEP_REQUEST_STREAM_USAGE": "TRUE",
-        "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "7",
-        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true",
-    })
-    assert settings.base_urls == (BaseUrl("http", "127.0.0.1", 8080, "/v1"), BaseUrl("https", "gw.example.com", 443,
-                                                                                     "/v1"))
+    settings = Settings.from_env(
+        {
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": " http://127.0.0.1:8080/v1/ , https://GW.example.com/v1",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "false",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_REQUEST_STREAM_USAGE": "TRUE",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "7",
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true",
+        }
+    )
+    assert settings.base_urls == (
+        BaseUrl("http", "127.0.0.1", 8080, "/v1"),
+        BaseUrl("https", "gw.example.com", 443, "/v1"),
+    )
     assert (settings.genai_metrics, settings.request_stream_usage, settings.max_models, settings.capture_content) == (
-        False, True, 7, True)
+        False,
+        True,
+        7,
+        True,
+    )
 
 
 def test_code_base_urls_win() -> None:
@@ -38,16 +46,23 @@ def test_code_base_urls_win() -> None:
     assert [str(u) for u in settings.base_urls] == ["http://b/x"]
 
 
-@pytest.mark.parametrize(("env", "field", "default"), [
-    ({"OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "maybe"}, "genai_metrics", True),
-    ({"OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "lots"}, "max_models", 50),
-    ({"OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "0"}, "max_models", 50),
-    ({"OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS": "-5"}, "content_max_chars", 4096),
-    ({"OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": "ftp://x, not a url"}, "base_urls",
-     (BaseUrl("https", "api.holysheep.ai", 443, "/v1"),)),
-])
-def test_bad_values_warn_and_fall_back(env: dict[str, str], field: str, default: object,
-                                       caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("env", "field", "default"),
+    [
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "maybe"}, "genai_metrics", True),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "lots"}, "max_models", 50),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "0"}, "max_models", 50),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS": "-5"}, "content_max_chars", 4096),
+        (
+            {"OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": "ftp://x, not a url"},
+            "base_urls",
+            (BaseUrl("https", "api.holysheep.ai", 443, "/v1"),),
+        ),
+    ],
+)
+def test_bad_values_warn_and_fall_back(
+    env: dict[str, str], field: str, default: object, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="otel_holysheep"):
         settings = Settings.from_env(env)
     assert getattr(settings, field) == default
@@ -55,11 +70,20 @@ def test_bad_values_warn_and_fall_back(env: dict[str, str], field: str, default:
     assert all(name in caplog.text for name in env)
 
 
-@pytest.mark.parametrize(("path", "endpoint"), [
-    ("/v1/chat/completions", "chat/completions"), ("/v1/completions", "completions"), ("/v1/embeddings", "embeddings"),
-    ("/v1/responses", "responses"), ("/v1/responses/resp_123", "responses"), ("/v1/models", "models"),
-    ("/v1/models/gpt-4.1", "models"), ("/v1/files/file-abc", "other"), ("/v1/", "other"),
-])
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [
+        ("/v1/chat/completions", "chat/completions"),
+        ("/v1/completions", "completions"),
+        ("/v1/embeddings", "embeddings"),
+        ("/v1/responses", "responses"),
+        ("/v1/responses/resp_123", "responses"),
+        ("/v1/models", "models"),
+        ("/v1/models/gpt-4.1", "models"),
+        ("/v1/files/file-abc", "other"),
+        ("/v1/", "other"),
+    ],
+)
 def test_endpoint_labels_are_bounded(path: str, endpoint: str) -> None:
     assert endpoint_of(path, "/v1") == endpoint
 
@@ -77,9 +101,18 @@ def test_model_label_cap(caplog: pytest.LogCaptureFixture) -> None:
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
 
 
-@pytest.mark.parametrize(("error", "reason"), [
-    ("http_429", "http_429"), ("http_500", "http_5xx"), ("http_503", "http_5xx"), ("timeout", "timeout"),
-    ("connect_error", "connect_error"), ("http_400", "http_4xx"), (None, "unknown"), ("weird", "unknown"),
-])
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ("http_429", "http_429"),
+        ("http_500", "http_5xx"),
+        ("http_503", "http_5xx"),
+        ("timeout", "timeout"),
+        ("connect_error", "connect_error"),
+        ("http_400", "http_4xx"),
+        (None, "unknown"),
+        ("weird", "unknown"),
+    ],
+)
 def test_retry_reasons(error: str | None, reason: str) -> None:
     assert retry_reason(error) == reason

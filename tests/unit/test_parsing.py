@@ -23,8 +23,10 @@ from otel_holysheep._parsing import (
 CHAT_STREAM = (
     b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","model":"gpt-4.1-2025-04-14",'
     b'"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}\n\n'
-    b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}],"usage":null}\n\n'
-    b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}],"usage":null}\n\n'
+    b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}],'
+    b'"usage":null}\n\n'
+    b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}],'
+    b'"usage":null}\n\n'
     b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n'
     b'data: {"id":"chatcmpl-1","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":2,'
     b'"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":1}}}\n\n'
@@ -37,8 +39,14 @@ def _feed_all(scanner: SseScanner, pieces: list[bytes]) -> list[int]:
 
 
 def test_parse_request_reads_model_stream_and_include_usage() -> None:
-    body = json.dumps({"messages": [{"role": "user", "content": 'say "model": "x"'}], "model": "gpt-4.1",
-                       "stream": True, "stream_options": {"include_usage": True}}).encode()
+    body = json.dumps(
+        {
+            "messages": [{"role": "user", "content": 'say "model": "x"'}],
+            "model": "gpt-4.1",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    ).encode()
     info = parse_request(body)
     assert info.model == "gpt-4.1"
     assert info.stream is True
@@ -53,25 +61,44 @@ def test_add_stream_usage_option() -> None:
     assert added is not None
     assert json.loads(added)["stream_options"] == {"include_usage": True}
     assert json.loads(add_stream_usage_option(b'{"stream_options":{"x":1}}') or b"")["stream_options"] == {
-        "x": 1, "include_usage": True}
+        "x": 1,
+        "include_usage": True,
+    }
     assert add_stream_usage_option(b'{"stream_options":{"include_usage":false}}') is None
     assert add_stream_usage_option(b"[1]") is None
     assert add_stream_usage_option(b"{bad") is None
 
 
-@pytest.mark.parametrize(("usage", "expected"), [
-    ({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}, Usage(3, 4, None, None)),
-    ({"prompt_tokens": 5, "total_tokens": 5}, Usage(5, None, None, None)),  # embeddings
-    ({"input_tokens": 9, "output_tokens": 2, "input_tokens_details": {"cached_tokens": 8},
-      "output_tokens_details": {"reasoning_tokens": 1}}, Usage(9, 2, 8, 1)),  # Responses API
-    ({"prompt_tokens": 3, "completion_tokens": 4, "prompt_tokens_details": {"cached_tokens": 2},
-      "completion_tokens_details": {"reasoning_tokens": 3}}, Usage(3, 4, 2, 3)),
-    ("lots", None),
-    ({"prompt_tokens": "3", "completion_tokens": -1}, None),
-    ({"prompt_tokens": 10**12, "completion_tokens": True}, None),
-    ({"prompt_tokens": 3, "prompt_tokens_details": "x"}, Usage(3, None, None, None)),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        ({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}, Usage(3, 4, None, None)),
+        ({"prompt_tokens": 5, "total_tokens": 5}, Usage(5, None, None, None)),  # embeddings
+        (
+            {
+                "input_tokens": 9,
+                "output_tokens": 2,
+                "input_tokens_details": {"cached_tokens": 8},
+                "output_tokens_details": {"reasoning_tokens": 1},
+            },
+            Usage(9, 2, 8, 1),
+        ),  # Responses API
+        (
+            {
+                "prompt_tokens": 3,
+                "completion_tokens": 4,
+                "prompt_tokens_details": {"cached_tokens": 2},
+                "completion_tokens_details": {"reasoning_tokens": 3},
+            },
+            Usage(3, 4, 2, 3),
+        ),
+        ("lots", None),
+        ({"prompt_tokens": "3", "completion_tokens": -1}, None),
+        ({"prompt_tokens": 10**12, "completion_tokens": True}, None),
+        ({"prompt_tokens": 3, "prompt_tokens_details": "x"}, Usage(3, None, None, None)),
+        (None, None),
+    ],
+)
 def test_usage_from_object(usage: object, expected: Usage | None) -> None:
     assert usage_from_object(usage) == expected
 
@@ -101,13 +128,18 @@ def test_sse_split_anywhere_gives_the_same_result(size: int) -> None:
     whole = SseScanner()
     whole.feed(CHAT_STREAM)
     expected = whole.finish()
-    pieces = [CHAT_STREAM[i:i + size] for i in range(0, len(CHAT_STREAM), size)]
+    pieces = [CHAT_STREAM[i : i + size] for i in range(0, len(CHAT_STREAM), size)]
     split = SseScanner()
     assert len(_feed_all(split, pieces)) == 1
     got = split.finish()
     assert (got.usage, got.response_id, got.response_model, got.finish_reasons, got.terminal, got.content_chunks) == (
-        expected.usage, expected.response_id, expected.response_model, expected.finish_reasons, expected.terminal,
-        expected.content_chunks)
+        expected.usage,
+        expected.response_id,
+        expected.response_model,
+        expected.finish_reasons,
+        expected.terminal,
+        expected.content_chunks,
+    )
 
 
 def test_sse_crlf_comments_and_multiline_data() -> None:
@@ -141,7 +173,7 @@ def test_sse_over_long_line_is_dropped_not_buffered() -> None:
     scanner = SseScanner()
     huge = b'data: {"choices":[{"delta":{"content":"' + b"x" * (2 * 1024 * 1024)
     for i in range(0, len(huge), 65536):
-        scanner.feed(huge[i:i + 65536])
+        scanner.feed(huge[i : i + 65536])
         assert len(scanner._pending) <= 1024 * 1024 + 65536
     scanner.feed(b'"}}]}\n\n' + CHAT_STREAM)
     info = scanner.finish()
@@ -149,9 +181,16 @@ def test_sse_over_long_line_is_dropped_not_buffered() -> None:
 
 
 def test_sse_responses_api_stream() -> None:
-    completed = {"type": "response.completed", "response": {
-        "id": "resp_1", "object": "response", "model": "gpt-4.1", "status": "completed",
-        "usage": {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}}}
+    completed = {
+        "type": "response.completed",
+        "response": {
+            "id": "resp_1",
+            "object": "response",
+            "model": "gpt-4.1",
+            "status": "completed",
+            "usage": {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10},
+        },
+    }
     text = (
         b'event: response.created\ndata: {"type":"response.created","response":{"id":"resp_1","object":"response",'
         b'"model":"gpt-4.1","status":"in_progress"}}\n\n'
@@ -184,9 +223,14 @@ def test_sse_garbage_never_raises() -> None:
 
 
 def test_json_small_body() -> None:
-    body = json.dumps({"id": "chatcmpl-9", "model": "deepseek-v3.2", "choices": [
-        {"finish_reason": "length", "message": {"content": "x"}}], "usage": {"prompt_tokens": 1,
-                                                                           "completion_tokens": 2}}).encode()
+    body = json.dumps(
+        {
+            "id": "chatcmpl-9",
+            "model": "deepseek-v3.2",
+            "choices": [{"finish_reason": "length", "message": {"content": "x"}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2},
+        }
+    ).encode()
     scanner = JsonScanner()
     scanner.feed(body[:10])
     scanner.feed(body[10:])
@@ -197,12 +241,18 @@ def test_json_small_body() -> None:
 
 def test_json_large_body_uses_head_and_tail() -> None:
     vectors = [{"object": "embedding", "index": i, "embedding": [0.123456] * 300} for i in range(200)]
-    body = json.dumps({"object": "list", "data": vectors, "model": "text-embedding-3-small",
-                       "usage": {"prompt_tokens": 321, "total_tokens": 321}}).encode()
+    body = json.dumps(
+        {
+            "object": "list",
+            "data": vectors,
+            "model": "text-embedding-3-small",
+            "usage": {"prompt_tokens": 321, "total_tokens": 321},
+        }
+    ).encode()
     assert len(body) > 4 * FULL_PARSE_BYTES
     scanner = JsonScanner()
     for i in range(0, len(body), 4096):
-        scanner.feed(body[i:i + 4096])
+        scanner.feed(body[i : i + 4096])
         assert len(scanner._tail) <= 2 * 64 * 1024 + 4096
     info = scanner.finish()
     assert info.usage == Usage(321, None, None, None)
@@ -219,11 +269,14 @@ def test_json_malformed_or_wrong_shape(body: bytes) -> None:
 
 def test_decoders() -> None:
     payload = b'{"usage":{"prompt_tokens":1}}' * 100
-    for encoding, data in (("gzip", gzip.compress(payload)), ("deflate", zlib.compress(payload)),
-                           ("deflate", zlib.compress(payload)[2:-4])):
+    for encoding, data in (
+        ("gzip", gzip.compress(payload)),
+        ("deflate", zlib.compress(payload)),
+        ("deflate", zlib.compress(payload)[2:-4]),
+    ):
         decoder = decoder_for(encoding)
         assert decoder is not None
-        out = b"".join(decoder.decompress(data[i:i + 17]) for i in range(0, len(data), 17))
+        out = b"".join(decoder.decompress(data[i : i + 17]) for i in range(0, len(data), 17))
         assert out == payload
     assert decoder_for("identity") is None
     assert decoder_for("br") is not None

@@ -19,11 +19,19 @@ def test_default_book_has_the_list_prices() -> None:
     assert book.models["deepseek-v3.2"] == Price(0.28, 0.028, 0.42)
 
 
-@pytest.mark.parametrize(("name", "base"), [
-    ("gpt-4.1", "gpt-4.1"), ("GPT-4.1", "gpt-4.1"), ("gpt-4.1-2025-04-14", "gpt-4.1"), ("openai/gpt-4.1", "gpt-4.1"),
-    ("claude-sonnet-4-20250514", "claude-sonnet-4"), ("anthropic/claude-sonnet-4-20250514", "claude-sonnet-4"),
-    ("deepseek-chat", "deepseek-v3.2"), ("google/gemini-2.5-flash", "gemini-2.5-flash"),
-])
+@pytest.mark.parametrize(
+    ("name", "base"),
+    [
+        ("gpt-4.1", "gpt-4.1"),
+        ("GPT-4.1", "gpt-4.1"),
+        ("gpt-4.1-2025-04-14", "gpt-4.1"),
+        ("openai/gpt-4.1", "gpt-4.1"),
+        ("claude-sonnet-4-20250514", "claude-sonnet-4"),
+        ("anthropic/claude-sonnet-4-20250514", "claude-sonnet-4"),
+        ("deepseek-chat", "deepseek-v3.2"),
+        ("google/gemini-2.5-flash", "gemini-2.5-flash"),
+    ],
+)
 def test_aliases(name: str, base: str) -> None:
     found = PriceBook.default().lookup(name)
     assert found is not None
@@ -45,8 +53,10 @@ def test_cost_prices_cached_input_as_cached() -> None:
 
 def test_override_file_merges(tmp_path: Path) -> None:
     path = tmp_path / "prices.yaml"
-    path.write_text("version: gw-2026\nmodels:\n  gpt-4.1: {input: 1.5, output: 6}\n  my-model: {input: 1, "
-                    "cached_input: 0.1, output: 2}\naliases:\n  mine: my-model\n")
+    path.write_text(
+        "version: gw-2026\nmodels:\n  gpt-4.1: {input: 1.5, output: 6}\n  my-model: {input: 1, "
+        "cached_input: 0.1, output: 2}\naliases:\n  mine: my-model\n"
+    )
     book = load_price_book(str(path))
     assert book.models["gpt-4.1"] == Price(1.5, 1.5, 6.0)
     assert book.models["claude-sonnet-4"] == Price(3.00, 0.30, 15.00)  # defaults kept
@@ -54,15 +64,18 @@ def test_override_file_merges(tmp_path: Path) -> None:
     assert "gw-2026" in book.version
 
 
-@pytest.mark.parametrize(("text", "suffix", "message"), [
-    ("models: [1, 2]", ".yaml", "'models' must be a mapping"),
-    ("models:\n  m: {input: -1, output: 2}", ".yaml", "models.m.input must be a non-negative number"),
-    ("models:\n  m: {output: 2}", ".yaml", "models.m.input is missing"),
-    ("models:\n  m: {input: 1, output: 2, price: 3}", ".yaml", "unknown fields: price"),
-    ("{bad json", ".json", "not valid JSON"),
-    ("a: [unclosed", ".yml", "not valid YAML"),
-    ("- just a list", ".yaml", "top level must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "suffix", "message"),
+    [
+        ("models: [1, 2]", ".yaml", "'models' must be a mapping"),
+        ("models:\n  m: {input: -1, output: 2}", ".yaml", "models.m.input must be a non-negative number"),
+        ("models:\n  m: {output: 2}", ".yaml", "models.m.input is missing"),
+        ("models:\n  m: {input: 1, output: 2, price: 3}", ".yaml", "unknown fields: price"),
+        ("{bad json", ".json", "not valid JSON"),
+        ("a: [unclosed", ".yml", "not valid YAML"),
+        ("- just a list", ".yaml", "top level must be a mapping"),
+    ],
+)
 def test_bad_files_are_rejected_with_a_clear_message(tmp_path: Path, text: str, suffix: str, message: str) -> None:
     path = tmp_path / f"prices{suffix}"
     path.write_text(text)

@@ -35,9 +35,23 @@ def free_port() -> int:
 
 def start_simulator(time_scale: float, seed: int) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "otel_holysheep.simulator", "--port", "0", "--profile", str(PROFILE),
-         "--time-scale", str(time_scale), "--seed", str(seed)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "otel_holysheep.simulator",
+            "--port",
+            "0",
+            "--profile",
+            str(PROFILE),
+            "--time-scale",
+            str(time_scale),
+            "--seed",
+            str(seed),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "listening on " not in line:
@@ -54,20 +68,33 @@ def instrument_command() -> list[str]:
 
 def start_workload(base_url: str, metrics_port: int, args: argparse.Namespace) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update({
-        "OTEL_SERVICE_NAME": "holysheep-demo",
-        "OTEL_METRICS_EXPORTER": "prometheus",
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-        "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
-        "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": base_url,
-    })
+    env.update(
+        {
+            "OTEL_SERVICE_NAME": "holysheep-demo",
+            "OTEL_METRICS_EXPORTER": "prometheus",
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+            "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": base_url,
+        }
+    )
     if not args.live:
         env.pop("HOLYSHEEP_API_KEY", None)  # the simulator accepts any key; never send a real one there
-    command = [*instrument_command(), sys.executable, "-m", "otel_holysheep.demo.workload", "--base-url", base_url,
-               "--requests", str(args.requests), "--concurrency", str(args.concurrency),
-               "--timeout", str(args.timeout)]
+    command = [
+        *instrument_command(),
+        sys.executable,
+        "-m",
+        "otel_holysheep.demo.workload",
+        "--base-url",
+        base_url,
+        "--requests",
+        str(args.requests),
+        "--concurrency",
+        str(args.concurrency),
+        "--timeout",
+        str(args.timeout),
+    ]
     if args.live:
         command += ["--max-tokens", "16"]
     return subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -102,22 +129,35 @@ def print_profile(time_scale: float, out: IO[str]) -> None:
     profile = Profile.load(PROFILE)
     out.write(f"\nConfigured in the simulator ({PROFILE.name}; latencies x{time_scale:g}):\n")
     for name, model in profile.models.items():
-        out.write(f"  {name:<18} mean {model.mean_s * time_scale:6.3f} s   P95 {model.p95_s * time_scale:6.3f} s   "
-                  f"success {model.success_rate * 100:5.1f}% per attempt\n")
+        out.write(
+            f"  {name:<18} mean {model.mean_s * time_scale:6.3f} s   P95 {model.p95_s * time_scale:6.3f} s   "
+            f"success {model.success_rate * 100:5.1f}% per attempt\n"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-holysheep demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=240, help="workload requests (default 240)")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent requests (default 8)")
-    parser.add_argument("--time-scale", type=float, default=0.1,
-                        help="simulated latency multiplier (default 0.1: ten times faster than the tutorial)")
-    parser.add_argument("--timeout", type=float, default=1.5,
-                        help="client timeout in seconds (default 1.5; the simulator's stalls end in a timeout)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.1,
+        help="simulated latency multiplier (default 0.1: ten times faster than the tutorial)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1.5,
+        help="client timeout in seconds (default 1.5; the simulator's stalls end in a timeout)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="simulator random seed (default 7)")
     parser.add_argument("--format", default="table", choices=("table", "markdown", "csv", "json"))
-    parser.add_argument("--live", action="store_true",
-                        help=f"send {LIVE_BUDGET} small requests to the real gateway (needs HOLYSHEEP_API_KEY)")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help=f"send {LIVE_BUDGET} small requests to the real gateway (needs HOLYSHEEP_API_KEY)",
+    )
     args = parser.parse_args(argv)
     out = sys.stdout
     simulator = None
@@ -137,11 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     workload = start_workload(base_url, metrics_port, args)
     started = time.monotonic()
     try:
-        out.write(f"Workload under opentelemetry-instrument: {args.requests} requests "
-                  f"(openai SDK and raw httpx, sync and async, streaming and not, 4 models)\n")
+        out.write(
+            f"Workload under opentelemetry-instrument: {args.requests} requests "
+            f"(openai SDK and raw httpx, sync and async, streaming and not, 4 models)\n"
+        )
         requests, failures = follow(workload, out)
-        out.write(f"  done in {time.monotonic() - started:.1f} s; the app saw {failures} failed calls of {requests} "
-                  "(after the SDK's own retries)\n")
+        out.write(
+            f"  done in {time.monotonic() - started:.1f} s; the app saw {failures} failed calls of {requests} "
+            "(after the SDK's own retries)\n"
+        )
         out.write(f"\nPrometheus metrics served at {metrics_url}\n\n")
         out.flush()
         from otel_holysheep.report.cli import main as report  # noqa: PLC0415
@@ -149,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         code = report(["--metrics", metrics_url, "--format", args.format])
         if not args.live:
             print_profile(args.time_scale, out)
-        out.write("\nNext: `otel-holysheep report --prometheus URL --window 7d` on your own data; "
-                  "prometheus.yml, grafana/ and collector/ in this repository.\n")
+        out.write(
+            "\nNext: `otel-holysheep report --prometheus URL --window 7d` on your own data; "
+            "prometheus.yml, grafana/ and collector/ in this repository.\n"
+        )
         return code
     finally:
         stop(workload)

@@ -13,15 +13,18 @@ import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import openai
 
 MODELS = ("gpt-4.1", "claude-sonnet-4", "gemini-2.5-flash", "deepseek-v3.2")
-PROMPTS = ("Summarise the trade-offs of streaming responses in two sentences.",
-           "Name three ways to reduce LLM latency.",
-           "Explain time to first token to a new engineer.",
-           "What is a good error budget for an internal AI feature?")
+PROMPTS = (
+    "Summarise the trade-offs of streaming responses in two sentences.",
+    "Name three ways to reduce LLM latency.",
+    "Explain time to first token to a new engineer.",
+    "What is a good error budget for an internal AI feature?",
+)
 
 
 class Progress:
@@ -36,7 +39,7 @@ class Progress:
             print(f"PROGRESS {self.done} {self.total}", flush=True)
 
 
-def messages(i: int) -> list[dict[str, str]]:
+def messages(i: int) -> Any:  # the SDK wants its TypedDicts; plain dicts are what apps pass
     return [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]
 
 
@@ -46,32 +49,51 @@ def sync_job(i: int, sdk: openai.OpenAI, raw: httpx.Client, max_tokens: int) -> 
     if kind == 0:
         sdk.chat.completions.create(model=model, messages=messages(i), max_tokens=max_tokens)
     elif kind == 1:
-        stream = sdk.chat.completions.create(model=model, messages=messages(i), max_tokens=max_tokens, stream=True,
-                                             stream_options={"include_usage": True})
+        stream = sdk.chat.completions.create(
+            model=model,
+            messages=messages(i),
+            max_tokens=max_tokens,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
         for _ in stream:
             pass
     elif kind == 2:
         raw.post("/chat/completions", json={"model": model, "messages": messages(i), "max_tokens": max_tokens})
     else:
-        with raw.stream("POST", "/chat/completions", json={"model": model, "messages": messages(i), "stream": True,
-                                                           "stream_options": {"include_usage": True},
-                                                           "max_tokens": max_tokens}) as response:
+        with raw.stream(
+            "POST",
+            "/chat/completions",
+            json={
+                "model": model,
+                "messages": messages(i),
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "max_tokens": max_tokens,
+            },
+        ) as response:
             for _ in response.iter_lines():
                 pass
 
 
-async def async_jobs(indexes: list[int], url: str, key: str, concurrency: int, timeout: float, max_tokens: int,
-                     progress: Progress) -> None:
+async def async_jobs(
+    indexes: list[int], url: str, key: str, concurrency: int, timeout: float, max_tokens: int, progress: Progress
+) -> None:
     limit = asyncio.Semaphore(concurrency)
     async with openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=1, timeout=timeout) as sdk:
+
         async def one(i: int) -> None:
             model = MODELS[i % len(MODELS)]
             async with limit:
                 try:
                     if i % 2:
                         stream = await sdk.chat.completions.create(
-                            model=model, messages=messages(i), max_tokens=max_tokens, stream=True,
-                            stream_options={"include_usage": True})
+                            model=model,
+                            messages=messages(i),
+                            max_tokens=max_tokens,
+                            stream=True,
+                            stream_options={"include_usage": True},
+                        )
                         async for _ in stream:
                             pass
                     else:
@@ -109,8 +131,20 @@ def main(argv: list[str] | None = None) -> int:
             return
         progress.tick(True)
 
-    async_thread = threading.Thread(target=asyncio.run, args=(async_jobs(
-        async_indexes, args.base_url, key, max(args.concurrency // 2, 1), args.timeout, args.max_tokens, progress),))
+    async_thread = threading.Thread(
+        target=asyncio.run,
+        args=(
+            async_jobs(
+                async_indexes,
+                args.base_url,
+                key,
+                max(args.concurrency // 2, 1),
+                args.timeout,
+                args.max_tokens,
+                progress,
+            ),
+        ),
+    )
     async_thread.start()
     with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
         list(pool.map(run_sync, sync_indexes))

@@ -3,11 +3,11 @@ by the end-to-end tests. Prints READY after the first round and stops when stdin
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sys
 import threading
-import time
 
 import httpx
 import openai
@@ -23,29 +23,42 @@ def scenario(text: str) -> dict[str, str]:
 
 def one_round(n: int, sdk: openai.OpenAI, bad_key: openai.OpenAI, raw: httpx.Client) -> None:
     for model in MODELS:
-        sdk.chat.completions.create(model=model, messages=MESSAGES,
-                                    extra_headers=scenario("prompt_tokens=400,completion_tokens=60,cached=100,"
-                                                           "reasoning=10,delay_ms=5"))
-        stream = sdk.chat.completions.create(model=model, messages=MESSAGES, stream=True,
-                                             stream_options={"include_usage": True},
-                                             extra_headers=scenario("chunks=5,ttft_ms=15"))
+        sdk.chat.completions.create(
+            model=model,
+            messages=MESSAGES,
+            extra_headers=scenario("prompt_tokens=400,completion_tokens=60,cached=100,reasoning=10,delay_ms=5"),
+        )
+        stream = sdk.chat.completions.create(
+            model=model,
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_headers=scenario("chunks=5,ttft_ms=15"),
+        )
         for _ in stream:
             pass
-        with raw.stream("POST", "/chat/completions", json={"model": model, "messages": MESSAGES, "stream": True},
-                        headers=scenario("chunks=8")) as response:
+        with raw.stream(
+            "POST",
+            "/chat/completions",
+            json={"model": model, "messages": MESSAGES, "stream": True},
+            headers=scenario("chunks=8"),
+        ) as response:
             for i, _ in enumerate(response.iter_lines()):
                 if i == 2:
                     break
         raw.post("/chat/completions", json={"model": model, "messages": MESSAGES}, headers=scenario("status=500"))
-        raw.post("/chat/completions", json={"model": model, "messages": MESSAGES},
-                 headers=scenario("status=429,retry_after=1"))
-        sdk.chat.completions.create(model=model, messages=MESSAGES,
-                                    extra_headers=scenario(f"fail_first=1,fail_status=503,key={model}-{n},"
-                                                           "retry_after_ms=1"))
-    try:
+        raw.post(
+            "/chat/completions",
+            json={"model": model, "messages": MESSAGES},
+            headers=scenario("status=429,retry_after=1"),
+        )
+        sdk.chat.completions.create(
+            model=model,
+            messages=MESSAGES,
+            extra_headers=scenario(f"fail_first=1,fail_status=503,key={model}-{n},retry_after_ms=1"),
+        )
+    with contextlib.suppress(openai.AuthenticationError):
         bad_key.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
-    except openai.AuthenticationError:
-        pass
 
 
 def main() -> None:

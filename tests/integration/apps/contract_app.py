@@ -24,34 +24,52 @@ def scenario(text: str) -> dict[str, str]:
 def main() -> None:
     sdk = openai.OpenAI(base_url=URL, api_key="sk-contract-test", max_retries=2)
     # 2 successful JSON chats with exact usage, one with cached and reasoning tokens
-    sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES,
-                                extra_headers=scenario("prompt_tokens=100,completion_tokens=20"))
-    sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES,
-                                extra_headers=scenario("prompt_tokens=200,completion_tokens=30,cached=50,reasoning=5"))
+    sdk.chat.completions.create(
+        model="gpt-4.1", messages=MESSAGES, extra_headers=scenario("prompt_tokens=100,completion_tokens=20")
+    )
+    sdk.chat.completions.create(
+        model="gpt-4.1",
+        messages=MESSAGES,
+        extra_headers=scenario("prompt_tokens=200,completion_tokens=30,cached=50,reasoning=5"),
+    )
     # a stream with usage and one without
-    for chunk in sdk.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES, stream=True,
-                                             stream_options={"include_usage": True},
-                                             extra_headers=scenario("chunks=6,prompt_tokens=40,ttft_ms=20")):
+    for _chunk in sdk.chat.completions.create(
+        model="gemini-2.5-flash",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers=scenario("chunks=6,prompt_tokens=40,ttft_ms=20"),
+    ):
         pass
-    for chunk in sdk.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES, stream=True,
-                                             extra_headers=scenario("chunks=3")):
+    for _chunk in sdk.chat.completions.create(
+        model="gemini-2.5-flash", messages=MESSAGES, stream=True, extra_headers=scenario("chunks=3")
+    ):
         pass
     # a 503 retried once by the SDK, then success
-    sdk.chat.completions.create(model="deepseek-v3.2", messages=MESSAGES,
-                                extra_headers=scenario("fail_first=1,fail_status=503,key=contract,"
-                                                       "prompt_tokens=10,completion_tokens=10"))
+    sdk.chat.completions.create(
+        model="deepseek-v3.2",
+        messages=MESSAGES,
+        extra_headers=scenario("fail_first=1,fail_status=503,key=contract,prompt_tokens=10,completion_tokens=10"),
+    )
     # a 429 with retry-after, not retried (raw httpx)
     with httpx.Client(base_url=URL, headers={"Authorization": "Bearer sk-contract-test"}) as client:
-        client.post("/chat/completions", json={"model": "claude-sonnet-4", "messages": MESSAGES},
-                    headers=scenario("status=429,retry_after=2"))
+        client.post(
+            "/chat/completions",
+            json={"model": "claude-sonnet-4", "messages": MESSAGES},
+            headers=scenario("status=429,retry_after=2"),
+        )
         # an unpriced model
-        client.post("/chat/completions", json={"model": "mystery-model", "messages": MESSAGES},
-                    headers=scenario("prompt_tokens=7,completion_tokens=3"))
+        client.post(
+            "/chat/completions",
+            json={"model": "mystery-model", "messages": MESSAGES},
+            headers=scenario("prompt_tokens=7,completion_tokens=3"),
+        )
 
     async def async_call() -> None:
         async with openai.AsyncOpenAI(base_url=URL, api_key="sk-contract-test", max_retries=0) as client:
-            await client.embeddings.create(model="gemini-2.5-flash", input="x",
-                                           extra_headers=scenario("prompt_tokens=5"))
+            await client.embeddings.create(
+                model="gemini-2.5-flash", input="x", extra_headers=scenario("prompt_tokens=5")
+            )
 
     asyncio.run(async_call())
     print("READY", flush=True)
