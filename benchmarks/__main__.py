@@ -16,9 +16,19 @@ from benchmarks import cases
 from benchmarks._report import evaluate, print_results
 
 RESULTS = Path(__file__).with_name("results.json")
-PACKAGES = ("otel-holysheep", "opentelemetry-api", "opentelemetry-sdk", "opentelemetry-instrumentation-httpx",
-            "opentelemetry-instrumentation-genai-openai", "opentelemetry-util-genai", "httpx", "httpcore", "httpx2",
-            "httpcore2", "openai")
+PACKAGES = (
+    "otel-holysheep",
+    "opentelemetry-api",
+    "opentelemetry-sdk",
+    "opentelemetry-instrumentation-httpx",
+    "opentelemetry-instrumentation-genai-openai",
+    "opentelemetry-util-genai",
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+    "openai",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -36,8 +46,14 @@ def machine() -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "implementation": platform.python_implementation(), "platform": platform.platform(), "packages": versions}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "packages": versions,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,8 +78,13 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             results[name] = CASES[name](p, rounds, q)
             results[name]["seconds"] = round(time.perf_counter() - t0, 1)
-    report = {"machine": info, "quick": args.quick, "rounds": rounds, "started": time.strftime(
-        "%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)), "cases": results}
+    report = {
+        "machine": info,
+        "quick": args.quick,
+        "rounds": rounds,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+        "cases": results,
+    }
     report["targets"] = evaluate(results)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print_results(report)

@@ -12,15 +12,30 @@ OTHER_URL = "https://api.example.com/v1/items"
 MODEL = "gpt-4.1"
 CHAT_REQUEST = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello in one word."}]}
 
-CHAT_RESPONSE = json.dumps({
-    "id": "chatcmpl-bench-0001", "object": "chat.completion", "created": 1764230400, "model": MODEL,
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 14, "completion_tokens": 3, "total_tokens": 17,
-              "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}},
-}, separators=(",", ":")).encode()
-JSON_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(CHAT_RESPONSE)).encode()),
-                (b"x-ratelimit-remaining-requests", b"9999"), (b"x-ratelimit-limit-requests", b"10000"),
-                (b"x-request-id", b"req-bench")]
+CHAT_RESPONSE = json.dumps(
+    {
+        "id": "chatcmpl-bench-0001",
+        "object": "chat.completion",
+        "created": 1764230400,
+        "model": MODEL,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 14,
+            "completion_tokens": 3,
+            "total_tokens": 17,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    },
+    separators=(",", ":"),
+).encode()
+JSON_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(CHAT_RESPONSE)).encode()),
+    (b"x-ratelimit-remaining-requests", b"9999"),
+    (b"x-ratelimit-limit-requests", b"10000"),
+    (b"x-request-id", b"req-bench"),
+]
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"x-request-id", b"req-bench")]
 
 # Status, headers, body bytes or a factory of fresh chunk iterables (a stream can be read once).
@@ -33,16 +48,23 @@ def chat_json() -> Canned:
 
 def sse_chunks(count: int) -> list[bytes]:
     """``count`` chat-completion chunks, each one SSE event in its own network chunk: content, final, usage, [DONE]."""
+
     def event(obj: dict[str, Any]) -> bytes:
         return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
     base = {"id": "chatcmpl-bench-stream", "object": "chat.completion.chunk", "created": 1764230400, "model": MODEL}
     content = event({**base, "choices": [{"index": 0, "delta": {"content": " token"}, "finish_reason": None}]})
     last = event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    usage = event({**base, "choices": [], "usage": {"prompt_tokens": 14, "completion_tokens": count - 3,
-                                                     "total_tokens": count + 11}})
-    first = event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                        "finish_reason": None}]})
+    usage = event(
+        {
+            **base,
+            "choices": [],
+            "usage": {"prompt_tokens": 14, "completion_tokens": count - 3, "total_tokens": count + 11},
+        }
+    )
+    first = event(
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+    )
     return [first] + [content] * (count - 4) + [last, usage, b"data: [DONE]\n\n"]
 
 
@@ -52,13 +74,20 @@ def embeddings_body(target_bytes: int) -> bytes:
     one = len(json.dumps(vector, separators=(",", ":")))
     n = max(1, target_bytes // (one + 50))
     data = [{"object": "embedding", "index": i, "embedding": vector} for i in range(n)]
-    return json.dumps({"object": "list", "data": data, "model": "text-embedding-3-small",
-                       "usage": {"prompt_tokens": 8 * n, "total_tokens": 8 * n}}, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "object": "list",
+            "data": data,
+            "model": "text-embedding-3-small",
+            "usage": {"prompt_tokens": 8 * n, "total_tokens": 8 * n},
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def chunked(body: bytes, size: int = 65536) -> list[bytes]:
     """``body`` in network-sized pieces (h11 reads 64 KiB at a time)."""
-    return [body[i:i + size] for i in range(0, len(body), size)]
+    return [body[i : i + size] for i in range(0, len(body), size)]
 
 
 def _make_pools(httpcore: Any) -> tuple[type, type]:

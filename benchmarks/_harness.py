@@ -52,7 +52,7 @@ def interleaved(variants: list[Variant], iterations: int, rounds: int, warmup: i
     """
     timings = {v.name: Timing() for v in variants}
     for r in range(rounds):
-        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        order = variants[r % len(variants) :] + variants[: r % len(variants)]
         for variant in order:
             with variant.setup():
                 variant.run(warmup)

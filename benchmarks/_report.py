@@ -13,8 +13,14 @@ def _overhead(rows: dict[str, Any], name: str) -> float:
 
 
 def _target(name: str, value: float, limit: float, unit: str, detail: str) -> dict[str, Any]:
-    return {"target": name, "value": round(value, 3), "limit": limit, "unit": unit, "detail": detail,
-            "pass": value <= limit}
+    return {
+        "target": name,
+        "value": round(value, 3),
+        "limit": limit,
+        "unit": unit,
+        "detail": detail,
+        "pass": value <= limit,
+    }
 
 
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -24,27 +30,57 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         if not rows or peer not in rows:
             continue
         ours, theirs = _overhead(rows, HS), _overhead(rows, peer)
-        targets.append(_target(f"{case}: overhead vs {peer}", ours / theirs, 0.5, "x",
-                               f"{ours:.1f} us vs {theirs:.1f} us per request"))
+        targets.append(
+            _target(
+                f"{case}: overhead vs {peer}", ours / theirs, 0.5, "x", f"{ours:.1f} us vs {theirs:.1f} us per request"
+            )
+        )
     if "not_gateway" in results:
         r = results["not_gateway"]
         micro, e2e = _overhead(r["wrapper_only"], HS), _overhead(r["end_to_end"], HS)
-        targets.append(_target("request to another host: added cost", micro, 3.0, "us",
-                               f"wrapper alone {micro:.2f} us; end to end {e2e:+.2f} us (noise-level)"))
+        targets.append(
+            _target(
+                "request to another host: added cost",
+                micro,
+                3.0,
+                "us",
+                f"wrapper alone {micro:.2f} us; end to end {e2e:+.2f} us (noise-level)",
+            )
+        )
     if "streaming" in results:
         r = results["streaming"]
         per_chunk = _overhead(r["variants"], HS)
-        targets.append(_target("stream: overhead per chunk", per_chunk, 2.0, "us",
-                               f"{r['chunks']:,} chunks, {r['bytes'] / MIB:.1f} MiB"))
+        targets.append(
+            _target(
+                "stream: overhead per chunk",
+                per_chunk,
+                2.0,
+                "us",
+                f"{r['chunks']:,} chunks, {r['bytes'] / MIB:.1f} MiB",
+            )
+        )
         growth = r["peak_growth_bytes"][HS]
-        targets.append(_target("stream: peak memory growth", growth / MIB, 1.0, "MiB",
-                               f"plain read {r['peak_growth_bytes']['plain'] / 1024:.0f} KiB, "
-                               f"instrumented {growth / 1024:.0f} KiB"))
+        targets.append(
+            _target(
+                "stream: peak memory growth",
+                growth / MIB,
+                1.0,
+                "MiB",
+                f"plain read {r['peak_growth_bytes']['plain'] / 1024:.0f} KiB, instrumented {growth / 1024:.0f} KiB",
+            )
+        )
     if "embeddings" in results:
         r = results["embeddings"]["json_loads_vs_scanner"]
         scan, loads = r[HS]["cpu_us_per_body"], r["plain"]["cpu_us_per_body"]
-        targets.append(_target("2 MB embeddings: usage extraction vs json.loads", scan / loads, 0.25, "x",
-                               f"{scan / 1000:.2f} ms vs {loads / 1000:.2f} ms"))
+        targets.append(
+            _target(
+                "2 MB embeddings: usage extraction vs json.loads",
+                scan / loads,
+                0.25,
+                "x",
+                f"{scan / 1000:.2f} ms vs {loads / 1000:.2f} ms",
+            )
+        )
     return targets
 
 
@@ -73,47 +109,83 @@ def print_results(report: dict[str, Any]) -> None:
     print("figures: medians of interleaved rounds; overhead = instrumented minus plain, CPU time (process_time)")
     c = report["cases"]
     if "httpx" in c:
-        _table("httpx: non-streaming chat completion, fake connection pool", c["httpx"]["variants"], "request",
-               ["generic-httpx"])
+        _table(
+            "httpx: non-streaming chat completion, fake connection pool",
+            c["httpx"]["variants"],
+            "request",
+            ["generic-httpx"],
+        )
     if "httpx2" in c:
-        _table("httpx2: non-streaming chat completion, fake connection pool", c["httpx2"]["variants"], "request",
-               ["generic-httpx"])
+        _table(
+            "httpx2: non-streaming chat completion, fake connection pool",
+            c["httpx2"]["variants"],
+            "request",
+            ["generic-httpx"],
+        )
     if "decomposition" in c:
         d = c["decomposition"]
-        _table("httpx, where the overhead goes (T = tracer provider, M = meter provider; noop = API no-op)",
-               d["variants"], "request", [])
+        _table(
+            "httpx, where the overhead goes (T = tracer provider, M = meter provider; noop = API no-op)",
+            d["variants"],
+            "request",
+            [],
+        )
         print(f"  {'':<28}{'total us':>12}{'own code':>12}{'tracing':>12}{'metrics':>12}")
         for name, sp in d["split"].items():
-            print(f"  {name:<28}{sp['total_us']:>12.1f}{sp['own_code_us']:>12.1f}{sp['tracing_us']:>12.1f}"
-                  f"{sp['metrics_us']:>12.1f}")
+            print(
+                f"  {name:<28}{sp['total_us']:>12.1f}{sp['own_code_us']:>12.1f}{sp['tracing_us']:>12.1f}"
+                f"{sp['metrics_us']:>12.1f}"
+            )
     if "optimisations" in c:
-        _table("httpx, each optimisation against its own before (same run)", c["optimisations"]["variants"],
-               "request", [])
+        _table(
+            "httpx, each optimisation against its own before (same run)", c["optimisations"]["variants"], "request", []
+        )
     if "openai" in c:
-        _table(f"openai {c['openai']['openai']} SDK (httpx2): chat.completions.create, fake connection pool",
-               c["openai"]["variants"], "request", ["official-openai"])
+        _table(
+            f"openai {c['openai']['openai']} SDK (httpx2): chat.completions.create, fake connection pool",
+            c["openai"]["variants"],
+            "request",
+            ["official-openai"],
+        )
     if "not_gateway" in c:
-        _table("request to a host that is not the gateway (end to end)", c["not_gateway"]["end_to_end"],
-               "request", [])
-        _table("request to a host that is not the gateway (the wrapper alone)", c["not_gateway"]["wrapper_only"],
-               "request", [])
+        _table("request to a host that is not the gateway (end to end)", c["not_gateway"]["end_to_end"], "request", [])
+        _table(
+            "request to a host that is not the gateway (the wrapper alone)",
+            c["not_gateway"]["wrapper_only"],
+            "request",
+            [],
+        )
     if "streaming" in c:
         s = c["streaming"]
         _table(f"SSE stream of {s['chunks']:,} chunks read with iter_raw", s["variants"], "chunk", [])
     if "embeddings" in c:
         e = c["embeddings"]
-        _table(f"{e['bytes'] / 1e6:.1f} MB embeddings body: json.loads (plain) vs usage extraction",
-               e["json_loads_vs_scanner"], "body", [])
+        _table(
+            f"{e['bytes'] / 1e6:.1f} MB embeddings body: json.loads (plain) vs usage extraction",
+            e["json_loads_vs_scanner"],
+            "body",
+            [],
+        )
         _table("... the same response end to end through httpx", e["end_to_end"], "request", [])
     if "asyncio" in c:
         a = c["asyncio"]
-        _table(f"asyncio: {a['concurrent']} concurrent requests on one AsyncClient", a["variants"], "request",
-               ["generic-httpx"])
+        _table(
+            f"asyncio: {a['concurrent']} concurrent requests on one AsyncClient",
+            a["variants"],
+            "request",
+            ["generic-httpx"],
+        )
     checks = {case: c[case]["spans_per_request"] for case in ("httpx", "httpx2", "openai") if case in c}
     if checks:
-        print("\ntelemetry check, spans exported per request: " + "; ".join(
-            f"{case}: " + ", ".join(f"{name} {n:g}" for name, n in spans.items()) for case, spans in checks.items()))
+        print(
+            "\ntelemetry check, spans exported per request: "
+            + "; ".join(
+                f"{case}: " + ", ".join(f"{name} {n:g}" for name, n in spans.items()) for case, spans in checks.items()
+            )
+        )
     print("\ntargets:")
     for t in report["targets"]:
-        print(f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']}: {t['value']:g} {t['unit']} "
-              f"(target <= {t['limit']:g} {t['unit']}; {t['detail']})")
+        print(
+            f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']}: {t['value']:g} {t['unit']} "
+            f"(target <= {t['limit']:g} {t['unit']}; {t['detail']})"
+        )

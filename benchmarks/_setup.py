@@ -50,8 +50,7 @@ class Providers:
 
     def metric_names(self) -> set[str]:
         data = self.reader.get_metrics_data()
-        return {m.name for rm in (data.resource_metrics if data else []) for sm in rm.scope_metrics
-                for m in sm.metrics}
+        return {m.name for rm in (data.resource_metrics if data else []) for sm in rm.scope_metrics for m in sm.metrics}
 
     def kwargs(self) -> dict[str, Any]:
         return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}

@@ -15,8 +15,9 @@ from benchmarks._harness import Timing, Variant, interleaved, nothing
 
 JSON_HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
 CHAT_BODY = json.dumps(f.CHAT_REQUEST, separators=(",", ":")).encode()
-STREAM_BODY = json.dumps({**f.CHAT_REQUEST, "stream": True, "stream_options": {"include_usage": True}},
-                         separators=(",", ":")).encode()
+STREAM_BODY = json.dumps(
+    {**f.CHAT_REQUEST, "stream": True, "stream_options": {"include_usage": True}}, separators=(",", ":")
+).encode()
 
 
 def _summary(timings: dict[str, Timing], per: str = "request", scale: float = 1e6) -> dict[str, Any]:
@@ -55,8 +56,12 @@ def per_request(p: s.Providers, module_name: str, rounds: int, iterations: int) 
             post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS)
 
     generic, hs = s.generic_httpx(p, module_name), s.holysheep(p)
-    variants = [Variant("plain", nothing, run), Variant("generic-httpx", generic, run),
-                Variant("otel-holysheep", hs, run), Variant("both", s.combined(generic, hs), run)]
+    variants = [
+        Variant("plain", nothing, run),
+        Variant("generic-httpx", generic, run),
+        Variant("otel-holysheep", hs, run),
+        Variant("both", s.combined(generic, hs), run),
+    ]
     timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
     result = {"variants": _summary(timings), "spans_per_request": _spans_per_request(p, variants)}
     client.close()
@@ -89,8 +94,13 @@ def decomposition(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any
     # The documented switch OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS=false (holysheep_* histograms only: 2 records
     # per request instead of 5), and a what-if with the gen_ai.* histograms kept and the two holysheep_* histograms
     # dropped (3 records): what the histogram count costs.
-    variants.append(Variant("holysheep GENAI_METRICS=false", _env_instrumented(
-        p, OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS="false"), run))
+    variants.append(
+        Variant(
+            "holysheep GENAI_METRICS=false",
+            _env_instrumented(p, OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS="false"),
+            run,
+        )
+    )
     variants.append(Variant("what-if: 3 histograms", s.combined(s.holysheep(p), _without_duplicate_histograms), run))
     timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
     client.close()
@@ -99,9 +109,12 @@ def decomposition(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any
     for short in ("holysheep", "generic"):
         full = rows[f"{short} T=sdk M=sdk"]["overhead_cpu_us"]
         own = rows[f"{short} T=noop M=noop"]["overhead_cpu_us"]
-        split[short] = {"total_us": full, "own_code_us": own,
-                        "tracing_us": full - rows[f"{short} T=noop M=sdk"]["overhead_cpu_us"],
-                        "metrics_us": full - rows[f"{short} T=sdk M=noop"]["overhead_cpu_us"]}
+        split[short] = {
+            "total_us": full,
+            "own_code_us": own,
+            "tracing_us": full - rows[f"{short} T=noop M=sdk"]["overhead_cpu_us"],
+            "metrics_us": full - rows[f"{short} T=sdk M=noop"]["overhead_cpu_us"],
+        }
     return {"variants": rows, "split": split}
 
 
@@ -133,8 +146,11 @@ def optimisations(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any
     # Before "one pass over the response headers": every look-up went through Headers.get (a scan of all headers
     # each, raising and catching KeyError for an absent one). The identity puts the Headers object back.
     before_headers = s.combined(hs, lambda: _reverted(_call, "_response_headers", lambda headers: headers))
-    variants = [Variant("plain", nothing, run), Variant("otel-holysheep", hs, run),
-                Variant("before: header look-ups", before_headers, run)]
+    variants = [
+        Variant("plain", nothing, run),
+        Variant("otel-holysheep", hs, run),
+        Variant("before: header look-ups", before_headers, run),
+    ]
     timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
     client.close()
     return {"variants": _summary(timings)}
@@ -199,8 +215,11 @@ def openai_sdk(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
     if official is not None:
         variants.insert(1, Variant("official-openai", official, run))
     timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
-    result = {"openai": openai.__version__, "variants": _summary(timings),
-              "spans_per_request": _spans_per_request(p, variants)}
+    result = {
+        "openai": openai.__version__,
+        "variants": _summary(timings),
+        "spans_per_request": _spans_per_request(p, variants),
+    }
     client.close()
     return result
 
@@ -219,8 +238,9 @@ def not_gateway(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
             get(f.OTHER_URL)
 
     hs = s.holysheep(p)
-    e2e = interleaved([Variant("plain", nothing, run), Variant("otel-holysheep", hs, run)],
-                      iterations, rounds, warmup=200)
+    e2e = interleaved(
+        [Variant("plain", nothing, run), Variant("otel-holysheep", hs, run)], iterations, rounds, warmup=200
+    )
 
     # The wrapper alone, around a no-op original: the exact cost added to a request that is not the gateway's.
     request = client.build_request("GET", f.OTHER_URL)
@@ -239,8 +259,12 @@ def not_gateway(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
         for _ in range(n):
             wrapper(client, request)
 
-    micro = interleaved([Variant("plain", nothing, run_plain), Variant("otel-holysheep", hs, run_wrapped)],
-                        iterations * 20, rounds, warmup=1000)
+    micro = interleaved(
+        [Variant("plain", nothing, run_plain), Variant("otel-holysheep", hs, run_wrapped)],
+        iterations * 20,
+        rounds,
+        warmup=1000,
+    )
     client.close()
     return {"end_to_end": _summary(e2e), "wrapper_only": _summary(micro, scale=1e6)}
 
@@ -308,8 +332,9 @@ def embeddings(p: s.Providers, rounds: int, size: int) -> dict[str, Any]:
         for _ in range(n):
             scan()
 
-    micro = interleaved([Variant("plain", nothing, run_loads), Variant("otel-holysheep", nothing, run_scan)],
-                        20, rounds, warmup=2)
+    micro = interleaved(
+        [Variant("plain", nothing, run_loads), Variant("otel-holysheep", nothing, run_scan)], 20, rounds, warmup=2
+    )
 
     # End to end: the whole instrumented request (span, metrics, scanning) minus the plain one, body read by httpx.
     headers = [(b"content-type", b"application/json")]
@@ -321,11 +346,15 @@ def embeddings(p: s.Providers, rounds: int, size: int) -> dict[str, Any]:
         for _ in range(n):
             client.post(url, content=req, headers=JSON_HEADERS)
 
-    e2e = interleaved([Variant("plain", nothing, run_e2e), Variant("otel-holysheep", s.holysheep(p), run_e2e)],
-                      20, rounds, warmup=2)
+    e2e = interleaved(
+        [Variant("plain", nothing, run_e2e), Variant("otel-holysheep", s.holysheep(p), run_e2e)], 20, rounds, warmup=2
+    )
     client.close()
-    return {"bytes": len(body), "json_loads_vs_scanner": _summary(micro, per="body"),
-            "end_to_end": _summary(e2e, per="request")}
+    return {
+        "bytes": len(body),
+        "json_loads_vs_scanner": _summary(micro, per="body"),
+        "end_to_end": _summary(e2e, per="request"),
+    }
 
 
 def concurrency(p: s.Providers, rounds: int, batches: int, width: int = 500) -> dict[str, Any]:
@@ -333,8 +362,9 @@ def concurrency(p: s.Providers, rounds: int, batches: int, width: int = 500) -> 
     import httpx  # noqa: PLC0415
 
     loop = asyncio.new_event_loop()
-    client = httpx.AsyncClient(transport=f.async_transport("httpx", f.chat_json()),
-                               limits=httpx.Limits(max_connections=width))
+    client = httpx.AsyncClient(
+        transport=f.async_transport("httpx", f.chat_json()), limits=httpx.Limits(max_connections=width)
+    )
 
     async def batch() -> None:
         post = client.post
@@ -344,8 +374,11 @@ def concurrency(p: s.Providers, rounds: int, batches: int, width: int = 500) -> 
         for _ in range(n):
             loop.run_until_complete(batch())
 
-    variants = [Variant("plain", nothing, run), Variant("generic-httpx", s.generic_httpx(p, "httpx"), run),
-                Variant("otel-holysheep", s.holysheep(p), run)]
+    variants = [
+        Variant("plain", nothing, run),
+        Variant("generic-httpx", s.generic_httpx(p, "httpx"), run),
+        Variant("otel-holysheep", s.holysheep(p), run),
+    ]
     timings = interleaved(variants, batches, rounds, warmup=1)
     summary = _summary(timings, per="request", scale=1e6 / width)
     for name, row in summary.items():
