@@ -36,7 +36,7 @@ engines: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m otel_holysheep.demo
 
-test: $(STAMP) $(OPENAI2_STAMP) engines
+test: $(STAMP) $(OPENAI2_STAMP) $(BENCH_STAMP) engines
 	$(PY) -m pytest
 	@echo "--- openai SDK 2.x (httpx) generation ---"
 	$(OPENAI2_VENV)/bin/python -m pytest -m openai_sdk -p no:cacheprovider
@@ -47,8 +47,9 @@ test-fast: $(STAMP)
 test-openai2: $(OPENAI2_STAMP)
 	$(OPENAI2_VENV)/bin/python -m pytest -m openai_sdk -p no:cacheprovider
 
-# The official OpenAI instrumentation is a peer only the benchmarks load (from $(BENCH_PEERS), never .venv: its
-# `openai` entry point would run under every opentelemetry-instrument process of the tests and the demo).
+# The official OpenAI instrumentation is a peer that the benchmarks and tests/hardening/test_lifecycle.py load from
+# $(BENCH_PEERS), never from .venv: its `openai` entry point would run under every opentelemetry-instrument process
+# of the tests and the demo.
 $(BENCH_STAMP): $(STAMP) requirements/bench.txt
 	rm -rf $(BENCH_PEERS)
 	$(PY) -m pip install $(PIP_FLAGS) --no-deps --target $(BENCH_PEERS) -r requirements/bench.txt
