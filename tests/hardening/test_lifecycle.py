@@ -21,21 +21,34 @@ APP = Path(__file__).parent / "apps" / "genai_peer_app.py"
 @pytest.mark.parametrize("order", ["peer-first", "holysheep-first"])
 def test_with_the_official_genai_instrumentor(order: str, gateway: GatewaySimulator) -> None:
     if not (PEERS / "opentelemetry" / "instrumentation" / "genai" / "openai").is_dir():
-        pytest.skip(f"the official OpenAI instrumentation is not installed in {PEERS}: run `make test` (it installs it)")
+        pytest.skip(
+            f"the official OpenAI instrumentation is not installed in {PEERS}: run `make test` (it installs it)"
+        )
     env = {**os.environ, "PYTHONPATH": str(PEERS)}
-    result = subprocess.run([sys.executable, str(APP), gateway.base_url, order], capture_output=True, text=True,
-                            env=env, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, str(APP), gateway.base_url, order],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     points = out["points"]
     assert sum(p["value"] for p in points["holysheep.requests"]) == 3  # exactly once each
     assert sum(p["value"] for p in points["holysheep.tokens"] if p["attributes"]["token_type"] == "prompt") > 0
-    providers = {p["attributes"].get("gen_ai.provider.name") or p["attributes"].get("gen_ai.system")
-                 for p in points["gen_ai.client.operation.duration"]}
+    providers = {
+        p["attributes"].get("gen_ai.provider.name") or p["attributes"].get("gen_ai.system")
+        for p in points["gen_ai.client.operation.duration"]
+    }
     assert "holysheep" in providers
     assert len(providers) == 2, providers  # the peer's series are its own; ours do not merge into them
-    ours = [p for p in points["gen_ai.client.operation.duration"] if p["attributes"].get("gen_ai.provider.name")
-            == "holysheep"]
+    ours = [
+        p
+        for p in points["gen_ai.client.operation.duration"]
+        if p["attributes"].get("gen_ai.provider.name") == "holysheep"
+    ]
     assert sum(p["value"] for p in ours) == 3
     assert out["spans"].count("chat gpt-4.1") >= 3  # ours (and the peer's, named the same way by the convention)
     assert out["restored"] is True

@@ -30,7 +30,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def instrumented_app(gateway: GatewaySimulator, **extra_env: str) -> Iterator[str]:
+def instrumented_app(gateway: GatewaySimulator, stderr: list[str] | None = None, **extra_env: str) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(
@@ -70,6 +70,8 @@ def instrumented_app(gateway: GatewaySimulator, **extra_env: str) -> Iterator[st
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+        if stderr is not None and proc.stderr:
+            stderr.append(proc.stderr.read())
         for stream in (proc.stdout, proc.stderr):
             if stream:
                 stream.close()
@@ -148,3 +150,35 @@ def test_disabled_by_entry_point_name(gateway: GatewaySimulator) -> None:
         samples = scrape(url)
     assert "holysheep_requests_total" not in samples
     assert not any(name.startswith("gen_ai_") for name in samples)
+
+
+def test_bad_configuration_warns_once_and_still_measures(gateway: GatewaySimulator, tmp_path: Path) -> None:
+    gateway.reset()
+    bad_prices = tmp_path / "prices.yaml"
+    bad_prices.write_text("models:\n  gpt-4.1: {input: free, output: 1}\n")
+    stderr: list[str] = []
+    with instrumented_app(
+        gateway,
+        stderr,
+        OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS=f"{gateway.base_url}, ftp://nope, not a url",
+        OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS="lots",
+        OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS="maybe",
+        OTEL_INSTRUMENTATION_HOLYSHEEP_PRICES_FILE=str(bad_prices),
+    ) as url:
+        samples = scrape(url)
+    # the app ran, instrument() did not raise, the good base URL is measured, the built-in prices stand
+    assert total(samples, "holysheep_requests_total") == 9
+    assert total(samples, "holysheep_cost_usd_total", model="gpt-4.1") == pytest.approx(
+        (250 * 2.0 + 50 * 0.5 + 50 * 8.0) / 1e6
+    )
+    assert total(samples, "gen_ai_client_operation_duration_seconds_count") == 9  # "maybe" -> the default (on)
+    text = stderr[0]
+    for needle in (
+        "ftp://nope",
+        "not a url",
+        "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS",
+        "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS",
+        f"{bad_prices}: models.gpt-4.1.input",
+    ):
+        assert text.count(needle) == 1, (needle, text)
+    assert "Traceback" not in text

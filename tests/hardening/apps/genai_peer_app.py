@@ -40,8 +40,9 @@ messages = [{"role": "user", "content": "hi"}]
 with openai.OpenAI(base_url=url, api_key="sk-peer", max_retries=0) as sdk:
     sdk.chat.completions.create(model="gpt-4.1", messages=messages)
     sdk.chat.completions.create(model="gpt-4.1", messages=messages)
-    for _ in sdk.chat.completions.create(model="gpt-4.1", messages=messages, stream=True,
-                                         stream_options={"include_usage": True}):
+    for _ in sdk.chat.completions.create(
+        model="gpt-4.1", messages=messages, stream=True, stream_options={"include_usage": True}
+    ):
         pass
 
 points: dict[str, list[dict[str, object]]] = {}
@@ -52,12 +53,18 @@ for rm in data.resource_metrics if data else []:
             for point in metric.data.data_points:
                 value = getattr(point, "value", None)
                 points.setdefault(metric.name, []).append(
-                    {"attributes": dict(point.attributes), "value": value if value is not None else point.count})
+                    {"attributes": dict(point.attributes), "value": value if value is not None else point.count}
+                )
 for instrumentor, _ in reversed(instrumentors):
     instrumentor.uninstrument()
 restored = (httpx2.Client.__dict__["_send_single_request"], httpx2.AsyncClient.__dict__["_send_single_request"])
-print(json.dumps({
-    "points": points,
-    "spans": sorted(span.name for span in exporter.get_finished_spans()),
-    "restored": restored == originals,
-}, default=str))
+print(
+    json.dumps(
+        {
+            "points": points,
+            "spans": sorted(span.name for span in exporter.get_finished_spans()),
+            "restored": restored == originals,
+        },
+        default=str,
+    )
+)
