@@ -25,8 +25,6 @@ ENV_PRICES_FILE: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_PRICES_FILE"
 """A YAML or JSON price file merged over the built-in price book."""
 ENV_MAX_MODELS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS"
 """Most distinct ``model`` label values per process (default 50); later ones become ``other``."""
-ENV_MAX_PARSE_BYTES: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_PARSE_BYTES"
-"""Largest JSON body (decoded bytes) parsed whole for usage (default 1 MiB); larger ones use head/tail scanning."""
 ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """``true`` records prompts and completions on spans (size-capped). Off by default."""
 ENV_CONTENT_MAX_CHARS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS"
@@ -78,7 +76,6 @@ class Settings:
     request_stream_usage: bool = False
     prices_file: str | None = None
     max_models: int = 50
-    max_parse_bytes: int = 1 << 20
     capture_content: bool = False
     content_max_chars: int = 4096
 
@@ -95,7 +92,6 @@ class Settings:
             request_stream_usage=_bool(env, ENV_REQUEST_STREAM_USAGE, False),
             prices_file=(env.get(ENV_PRICES_FILE) or "").strip() or None,
             max_models=_int(env, ENV_MAX_MODELS, 50, 1, 10_000),
-            max_parse_bytes=_int(env, ENV_MAX_PARSE_BYTES, 1 << 20, 4096, 256 << 20),
             capture_content=_bool(env, ENV_CAPTURE_CONTENT, False),
             content_max_chars=_int(env, ENV_CONTENT_MAX_CHARS, 4096, 16, 1 << 20),
         )

@@ -116,3 +116,17 @@ def test_model_label_cap(caplog: pytest.LogCaptureFixture) -> None:
 )
 def test_retry_reasons(error: str | None, reason: str) -> None:
     assert retry_reason(error) == reason
+
+
+def test_error_type_and_endpoint_floods_stay_bounded() -> None:
+    from otel_holysheep._attributes import http_error_type
+
+    error_types = {http_error_type(code) for code in range(-5, 2000)}
+    assert len(error_types) <= 501  # http_100 ... http_599, and "exception" for anything that is not HTTP
+    assert "exception" in error_types
+    endpoints = {
+        endpoint_of(f"/v1/{kind}/{i}/{'x' * (i % 7)}", "/v1")
+        for i in range(500)
+        for kind in ("files", "batches", "chat", "threads", "models", "responses")
+    }
+    assert endpoints <= {"other", "models", "responses"}
