@@ -175,6 +175,7 @@ def test_request_without_model_is_unknown_and_models_endpoint() -> None:
         client.get(f"{BASE}/models/gpt-4.1")
         assert cap.value("holysheep.requests", model="unknown", endpoint="models", status="success") == 2
         assert cap.value("holysheep.usage_missing") == 0  # models never report usage
+        assert cap.points("gen_ai.client.operation.duration") == []  # listing models is not a GenAI operation
         assert [s.name for s in cap.spans()] == ["models", "models"]
 
 

@@ -28,6 +28,7 @@ LAST_FAILURE: ContextVar[str | None] = ContextVar("otel_holysheep_last_failure",
 
 _USAGE_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 _RATELIMIT_KINDS = ("requests", "tokens")
+_GENAI_OPERATIONS = frozenset({"chat", "text_completion", "embeddings"})
 _RATELIMIT_HEADERS = tuple(
     (kind, f"x-ratelimit-remaining-{kind}", f"x-ratelimit-limit-{kind}") for kind in _RATELIMIT_KINDS
 )
@@ -243,7 +244,12 @@ class Call:
             t.stream_outcomes.add((model, outcome))
         usage = info.usage if info is not None else None
         response_model = self._response_model(info)
-        genai = self._genai_attributes(response_model, error) if self.hook.settings.genai_metrics else None
+        # gen_ai.client.* describe GenAI operations only (not model listings or other gateway paths)
+        genai = (
+            self._genai_attributes(response_model, error)
+            if self.hook.settings.genai_metrics and self.operation in _GENAI_OPERATIONS
+            else None
+        )
         if genai is not None:
             t.genai_duration.record(duration, genai)
         self._record_stream_timing(end, usage, genai)
