@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import logging
 import math
 import threading
 import time
@@ -20,8 +19,6 @@ from otel_holysheep._safety import call_safely
 if TYPE_CHECKING:
     from otel_holysheep._config import BaseUrl
     from otel_holysheep._hook import Hook
-
-_logger = logging.getLogger("otel_holysheep")
 
 # The error type of the last failed attempt in this thread / asyncio task: the reason of the retry that follows.
 LAST_FAILURE: ContextVar[str | None] = ContextVar("otel_holysheep_last_failure", default=None)
@@ -58,7 +55,6 @@ class Call:
         "_done",
         "_lock",
         "base",
-        "chunks_at",
         "decoder",
         "endpoint",
         "first_token_at",
@@ -95,7 +91,6 @@ class Call:
         self.base = base
         self.headers_at: float | None = None
         self.first_token_at: float | None = None
-        self.chunks_at: float | None = None
         self.status_code = 0
         self.scanner: SseScanner | JsonScanner | None = None
         self.decoder: Decoder | None = None
@@ -224,12 +219,12 @@ class Call:
             LAST_FAILURE.set(error)
         # Metrics and the span are independent steps: a failure in one must not lose the other.
         result = call_safely(self._record, end, status, error, info, outcome)
-        usage, response_model, cost = result if result is not None else (None, None, None)
-        call_safely(self._end_span, status, error, info, usage, response_model, outcome, cost)
+        usage, cost = result if result is not None else (None, None)
+        call_safely(self._end_span, status, error, info, usage, outcome, cost)
 
     def _record(
         self, end: float, status: str, error: str | None, info: ResponseInfo | None, outcome: str | None
-    ) -> tuple[Any, str | None, float | None]:
+    ) -> tuple[Any, float | None]:
         t = self.hook.telemetry
         model = self.model
         t.requests.add((model, self.endpoint, status))
@@ -258,7 +253,7 @@ class Call:
             cost = self._record_usage(usage, info.response_model if info else None, genai)
         elif status == a.STATUS_SUCCESS and self.endpoint in _USAGE_ENDPOINTS and outcome != a.OUTCOME_CANCELLED:
             t.usage_missing.add((model,))
-        return usage, response_model, cost
+        return usage, cost
 
     def _response_model(self, info: ResponseInfo | None) -> str | None:
         if info is None or not info.response_model:
@@ -346,7 +341,6 @@ class Call:
         error: str | None,
         info: ResponseInfo | None,
         usage: Any,
-        response_model: str | None,
         outcome: str | None,
         cost: float | None,
     ) -> None:
@@ -364,8 +358,8 @@ class Call:
                     limit = self.hook.settings.content_max_chars
                     text = "".join(info.output_text)
                     attrs[n.GEN_AI_OUTPUT_MESSAGES] = text if len(text) <= limit else text[: limit - 1] + "\u2026"
-            if response_model is not None:
-                attrs[n.GEN_AI_RESPONSE_MODEL] = response_model
+                if info.response_model:  # spans carry the real name; only metric labels are capped
+                    attrs[n.GEN_AI_RESPONSE_MODEL] = info.response_model[:256]
             if usage is not None:
                 if usage.prompt is not None:
                     attrs[n.GEN_AI_USAGE_INPUT_TOKENS] = usage.prompt

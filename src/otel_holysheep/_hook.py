@@ -90,7 +90,7 @@ class Hook:
             n.HTTP_REQUEST_METHOD: request.method,
         }
         if info is not None and info.model:
-            attributes[n.GEN_AI_REQUEST_MODEL] = model
+            attributes[n.GEN_AI_REQUEST_MODEL] = info.model  # the real name (<= 256 chars); metric labels are capped
         if info is not None:
             attributes[n.GEN_AI_REQUEST_STREAM] = info.stream
         if attempt:

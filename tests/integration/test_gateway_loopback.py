@@ -267,6 +267,8 @@ def test_model_label_flood_is_capped(gateway: GatewaySimulator, monkeypatch: pyt
         assert len(models) == 6
         assert "other" in models
         assert cap.value("holysheep.requests") == 40
+        # spans are not metric labels: they keep the real model names
+        assert {s.attributes["gen_ai.request.model"] for s in cap.spans()} == {f"flood-model-{i}" for i in range(40)}
 
 
 def test_opt_in_adds_stream_usage(gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch) -> None:
