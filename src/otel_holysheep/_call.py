@@ -13,7 +13,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
-from otel_holysheep._parsing import Decoder, JsonScanner, ResponseInfo, SseScanner, decoder_for
+from otel_holysheep._parsing import Decoder, JsonScanner, ResponseInfo, SseScanner, cap_text, decoder_for
 from otel_holysheep._safety import call_safely
 
 if TYPE_CHECKING:
@@ -355,9 +355,9 @@ class Call:
                 if info.finish_reasons:
                     attrs[n.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(info.finish_reasons)
                 if info.output_text is not None:
-                    limit = self.hook.settings.content_max_chars
-                    text = "".join(info.output_text)
-                    attrs[n.GEN_AI_OUTPUT_MESSAGES] = text if len(text) <= limit else text[: limit - 1] + "\u2026"
+                    attrs[n.GEN_AI_OUTPUT_MESSAGES] = cap_text(
+                        "".join(info.output_text), self.hook.settings.content_max_chars
+                    )
                 if info.response_model:  # spans carry the real name; only metric labels are capped
                     attrs[n.GEN_AI_RESPONSE_MODEL] = info.response_model[:256]
             if usage is not None:

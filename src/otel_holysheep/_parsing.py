@@ -86,13 +86,23 @@ def parse_request(body: bytes) -> RequestInfo:
     return RequestInfo(model, _STREAM_TRUE.search(body) is not None, _INCLUDE_USAGE_FIELD.search(body) is not None)
 
 
-def add_stream_usage_option(body: bytes) -> bytes | None:
-    """``body`` with ``stream_options.include_usage = true`` added, or ``None`` if it is not a JSON object."""
+def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
         data = json.loads(body)
     except ValueError:
         return None
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def cap_text(text: str, max_chars: int) -> str:
+    """``text``, cut to ``max_chars`` with an ellipsis when longer."""
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "\u2026"
+
+
+def add_stream_usage_option(body: bytes) -> bytes | None:
+    """``body`` with ``stream_options.include_usage = true`` added, or ``None`` if it is not a JSON object."""
+    data = _json_object(body)
+    if data is None:
         return None
     options = data.get("stream_options")
     if options is None:
@@ -444,14 +454,10 @@ class _Brotli:
 
 def request_messages(body: bytes, max_chars: int) -> str | None:
     """The request's ``messages`` / ``input`` / ``prompt`` as compact JSON text, capped at ``max_chars``."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = _json_object(body)
+    if data is None:
         return None
     for key in ("messages", "input", "prompt"):
         if key in data:
-            text = json.dumps(data[key], ensure_ascii=False, separators=(",", ":"))
-            return text if len(text) <= max_chars else text[: max_chars - 1] + "\u2026"
+            return cap_text(json.dumps(data[key], ensure_ascii=False, separators=(",", ":")), max_chars)
     return None
