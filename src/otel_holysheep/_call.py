@@ -383,14 +383,27 @@ class Call:
         span.end()
 
 
+def header_items(headers: Any) -> Any:
+    """(lower-cased name, raw value) pairs of an httpx/httpx2 ``Headers`` without building strings for all of them.
+
+    ``Headers._list`` holds (raw name, lower name, value) in both libraries; ``.raw`` is the public fallback.
+    """
+    items = getattr(headers, "_list", None)
+    if items is not None:
+        return ((lower, value) for _, lower, value in items)
+    return ((name.lower(), value) for name, value in headers.raw)
+
+
 def _response_headers(headers: Any) -> dict[str, str]:
-    """The headers in ``_RESPONSE_HEADERS``, valued as ``Headers.get`` values them (repeats joined by ", ")."""
+    """The headers in ``_RESPONSE_HEADERS``, valued as ``Headers.get`` values them (repeats joined by ", ").
+
+    ``Headers.get`` scans every header per look-up and works out an encoding first; these values are ASCII tokens
+    and numbers, so one pass decoding only the wanted values as latin-1 (httpx's own fallback) gives the same text.
+    """
     found: dict[str, str] = {}
-    encoding = headers.encoding
-    for raw_key, raw_value in headers.raw:
-        key = raw_key.lower()
+    for key, raw_value in header_items(headers):
         if key in _RESPONSE_HEADERS:
-            name, value = key.decode("ascii"), raw_value.decode(encoding)
+            name, value = key.decode("ascii"), raw_value.decode("latin-1")
             found[name] = f"{found[name]}, {value}" if name in found else value
     return found
 

@@ -19,7 +19,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
 
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
-from otel_holysheep._call import LAST_FAILURE, Call, Flavor
+from otel_holysheep._call import LAST_FAILURE, Call, Flavor, header_items
 from otel_holysheep._config import BaseUrl, Settings
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import add_stream_usage_option, parse_request, request_messages
@@ -158,14 +158,15 @@ def _body_of(request: Any) -> bytes:
 
 
 def _attempt_of(request: Any) -> int:
-    raw = request.headers.get("x-stainless-retry-count")
-    if not raw:
-        return 0
-    try:
-        value = int(raw)
-    except ValueError:
-        return 0
-    return value if 0 < value < 1000 else 0
+    """The openai SDK's retry number (``x-stainless-retry-count``), 0 for a first attempt or any other client."""
+    for key, raw in header_items(request.headers):
+        if key == b"x-stainless-retry-count":
+            try:
+                value = int(raw)
+            except ValueError:
+                return 0
+            return value if 0 < value < 1000 else 0
+    return 0
 
 
 def _add_stream_usage(flavor: Flavor, request: Any, body: bytes) -> None:
