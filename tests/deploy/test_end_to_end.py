@@ -22,6 +22,7 @@ from engines import (
     start_prometheus,
     start_victoria_metrics,
 )
+from otel_holysheep.demo.run import stop
 from otel_holysheep.simulator import GatewaySimulator
 
 pytestmark = [pytest.mark.engines, pytest.mark.slow]
@@ -65,16 +66,7 @@ def traffic(sim: GatewaySimulator, env: dict[str, str]) -> Iterator[None]:
             pytest.fail(f"the traffic app did not start: {line!r} {proc.communicate(timeout=10)[1]}")
         yield
     finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+        stop(proc)
 
 
 def test_pull_path_prometheus(sim: GatewaySimulator, tmp_path: Path) -> None:

@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
+    """Stop a child that waits on stdin: close stdin, then terminate, then kill; close its pipes."""
     if proc.stdin:
         proc.stdin.close()
     try:
