@@ -168,10 +168,10 @@ class Call:
     def on_body_error(self, exc: BaseException) -> None:
         if self._done:
             return
-        info = self._info()
         if not isinstance(exc, Exception):  # GeneratorExit, CancelledError, KeyboardInterrupt: the app stopped
             self.on_close()
             return
+        info = self._info()
         if self.status_code >= 400:
             self.finish(a.STATUS_FAILURE, a.http_error_type(self.status_code), info, None)
             return

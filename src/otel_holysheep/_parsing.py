@@ -137,6 +137,27 @@ def usage_from_object(usage: Any) -> Usage | None:
     return Usage(prompt, completion, cached, reasoning)
 
 
+def _absorb_common(info: ResponseInfo, obj: dict[str, Any], first_id_wins: bool) -> None:
+    """The fields every response shape shares: id, model, usage, an error object."""
+    rid, model = obj.get("id"), obj.get("model")
+    if isinstance(rid, str) and not (first_id_wins and info.response_id is not None):
+        info.response_id = rid
+    if isinstance(model, str) and model:
+        info.response_model = model
+    usage = usage_from_object(obj.get("usage"))
+    if usage is not None:
+        info.usage = usage
+    error = obj.get("error")
+    if isinstance(error, dict):
+        info.error = _error_type(error)
+
+
+def _add_text(info: ResponseInfo, text: str) -> None:
+    if info.output_text is None:
+        info.output_text = []
+    info.output_text.append(text)
+
+
 def _absorb_object(info: ResponseInfo, obj: Any, capture: bool) -> None:
     """Take id, model, finish reasons, usage and (if capturing) message text from a parsed response object."""
     if not isinstance(obj, dict):
@@ -144,16 +165,7 @@ def _absorb_object(info: ResponseInfo, obj: Any, capture: bool) -> None:
     if obj.get("object") == "response" or "output" in obj:  # Responses API object
         _absorb_response_object(info, obj, capture)
         return
-    rid, model = obj.get("id"), obj.get("model")
-    if isinstance(rid, str) and info.response_id is None:
-        info.response_id = rid
-    if isinstance(model, str) and model:
-        info.response_model = model
-    usage = usage_from_object(obj.get("usage"))
-    if usage is not None:
-        info.usage = usage
-    if isinstance(obj.get("error"), dict):
-        info.error = _error_type(obj["error"])
+    _absorb_common(info, obj, first_id_wins=True)
     choices = obj.get("choices")
     if isinstance(choices, list):
         for choice in choices:
@@ -167,33 +179,19 @@ def _absorb_object(info: ResponseInfo, obj: Any, capture: bool) -> None:
                 text = message.get("content") if isinstance(message, dict) else None
                 text = text if isinstance(text, str) else choice.get("text")
                 if isinstance(text, str) and text:
-                    (info.output_text if info.output_text is not None else _new_text(info)).append(text)
-
-
-def _new_text(info: ResponseInfo) -> list[str]:
-    info.output_text = []
-    return info.output_text
+                    _add_text(info, text)
 
 
 def _absorb_response_object(info: ResponseInfo, obj: dict[str, Any], capture: bool) -> None:
-    rid, model = obj.get("id"), obj.get("model")
-    if isinstance(rid, str):
-        info.response_id = rid
-    if isinstance(model, str) and model:
-        info.response_model = model
-    usage = usage_from_object(obj.get("usage"))
-    if usage is not None:
-        info.usage = usage
+    _absorb_common(info, obj, first_id_wins=False)
     status = obj.get("status")
     if isinstance(status, str) and status not in ("in_progress", "queued") and not info.finish_reasons:
         info.finish_reasons.append(status)
-    if isinstance(obj.get("error"), dict):
-        info.error = _error_type(obj["error"])
     if capture and isinstance(obj.get("output"), list):
         for item in obj["output"]:
             for part in (item.get("content") or []) if isinstance(item, dict) else []:
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    (info.output_text if info.output_text is not None else _new_text(info)).append(part["text"])
+                    _add_text(info, part["text"])
 
 
 def _error_type(error: dict[str, Any]) -> str:
