@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases
+from benchmarks import cases, series
 from benchmarks._report import evaluate, print_results
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -106,6 +106,7 @@ CASES = {
     "streaming": lambda p, r, q: cases.streaming(p, max(3, r // 2), 100_000),
     "embeddings": lambda p, r, q: cases.embeddings(p, r, 2_000_000),
     "asyncio": lambda p, r, q: cases.concurrency(p, r, _scaled(6, q)),
+    "series": lambda p, r, q: series.series_case(),
 }
 
 if __name__ == "__main__":

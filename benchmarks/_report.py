@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.series import BEFORE_PER_MODEL, NATIVE_LIMIT
+
 HS = "otel-holysheep"
 MIB = 1024 * 1024
 
@@ -81,7 +83,42 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{scan / 1000:.2f} ms vs {loads / 1000:.2f} ms",
             )
         )
+    if "series" in results:
+        r = results["series"]
+        pull, native = r["pull"]["per_model"], r["otlp_native"]["per_model"]
+        targets.append(
+            _target(
+                "series per model, pull path, default settings vs before",
+                pull / BEFORE_PER_MODEL,
+                0.5,
+                "x",
+                f"{pull:g} vs {BEFORE_PER_MODEL:g}",
+            )
+        )
+        targets.append(
+            _target("series per model, OTLP with exponential histograms (native)", native, NATIVE_LIMIT, "series", "")
+        )
     return targets
+
+
+def _series_table(r: dict[str, Any]) -> None:
+    pull = r["pull"]
+    print(f"\nseries per model, pull path (Prometheus exporter), default settings; models: {', '.join(pull['models'])}")
+    print(f"  {'family':<58}{'series/model':>14}{'share':>8}")
+    for name, f in pull["families"].items():
+        print(f"  {name:<58}{f['mean_per_model']:>14.1f}{f['share'] * 100:>7.1f}%")
+    by_prefix = ", ".join(f"{k} {v:g}" for k, v in pull["by_prefix"].items())
+    print(f"  {'total':<58}{pull['per_model']:>14.1f}   ({by_prefix}; before: {BEFORE_PER_MODEL:g})")
+    print(f"  not per model: {pull['not_per_model']}")
+    for name, value in r["settings"].items():
+        print(f"  with OTEL_INSTRUMENTATION_HOLYSHEEP_{name:<40}{value:>14.1f}")
+    print(f"  {'OTLP path, explicit-bucket histograms (classic series)':<58}{r['otlp_classic']['per_model']:>14.1f}")
+    print(f"  {'OTLP path, base2 exponential histograms (native series)':<58}{r['otlp_native']['per_model']:>14.1f}")
+    peer = r["official_openai"]
+    if "per_model" in peer:
+        print(f"  {'official OpenAI instrumentation, same workload, pull':<58}{peer['per_model']:>14.1f}")
+    else:
+        print(f"  official OpenAI instrumentation: {peer['unavailable']}")
 
 
 def _table(title: str, rows: dict[str, Any], per: str, peers: list[str]) -> None:
@@ -175,6 +212,8 @@ def print_results(report: dict[str, Any]) -> None:
             "request",
             ["generic-httpx"],
         )
+    if "series" in c:
+        _series_table(c["series"])
     checks = {case: c[case]["spans_per_request"] for case in ("httpx", "httpx2", "openai") if case in c}
     if checks:
         print(

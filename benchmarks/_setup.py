@@ -84,8 +84,8 @@ def generic_httpx(p: Providers, module_name: str) -> Any:
     return _instrumented(cls(), **p.kwargs())
 
 
-def official_openai(p: Providers) -> Any | None:
-    """The official OpenAI instrumentation, or ``None`` when it is not installed (then that column is skipped)."""
+def official_openai_class() -> Any | None:
+    """The official OpenAI instrumentor class from the peers directory, or ``None`` (with a hint) when absent."""
     if PEERS_DIR.is_dir() and str(PEERS_DIR) not in sys.path:
         sys.path.append(str(PEERS_DIR))
     try:
@@ -93,7 +93,13 @@ def official_openai(p: Providers) -> Any | None:
     except ImportError as exc:
         print(f"  (official OpenAI instrumentation not available: {exc}; run `make bench` to install it)")
         return None
-    return _instrumented(OpenAIInstrumentor(), **p.kwargs())
+    return OpenAIInstrumentor
+
+
+def official_openai(p: Providers) -> Any | None:
+    """The official OpenAI instrumentation, or ``None`` when it is not installed (then that column is skipped)."""
+    cls = official_openai_class()
+    return None if cls is None else _instrumented(cls(), **p.kwargs())
 
 
 def combined(*setups: Any) -> Any:
