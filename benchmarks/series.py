@@ -39,7 +39,7 @@ NATIVE_LIMIT = 50.0
 # Documented settings that change what is recorded, measured against the defaults (pull path).
 SETTINGS: dict[str, dict[str, str]] = {
     "GENAI_METRICS=true": {"OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "true"},
-    "GENAI_METRICS=false": {"OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "false"},
+    "TIME_TO_HEADERS=all": {"OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS": "all"},
 }
 
 

@@ -167,9 +167,28 @@ def bar_panel(
 
 # --- queries ---------------------------------------------------------------------------------------------------------
 def quantile(phi: str, metric: str, window: str = RATE, by: str = "model") -> str:
-    """histogram_quantile over the standard selector, per ``by`` label(s) ("" for one overall value)."""
-    group = f"{by}, le" if by else "le"
-    return f"histogram_quantile({phi}, sum by ({group}) (rate({metric}_bucket{sel()}[{window}])))"
+    """histogram_quantile over the standard selector, per ``by`` label(s) ("" for one overall value).
+
+    One form for classic and native histograms (the form Prometheus documents for migrating): classic buckets are
+    the ``_bucket`` series with ``le``; a native histogram (Prometheus 3 storing OTLP exponential histograms) is the
+    bare name. Each side is empty where the other kind is stored, so the same panel works on either, and on engines
+    without native histograms (Prometheus 2, VictoriaMetrics).
+    """
+    classic = f"sum by ({by}, le)" if by else "sum by (le)"
+    native = f"sum by ({by})" if by else "sum"
+    return (
+        f"histogram_quantile({phi}, {classic} (rate({metric}_bucket{sel()}[{window}]))"
+        f" or {native} (rate({metric}{sel()}[{window}])))"
+    )
+
+
+def average(metric: str, window: str, by: str = "model") -> str:
+    """Mean of a histogram's samples: ``_sum`` / ``_count`` of classic series, ``histogram_avg`` of a native one."""
+    return (
+        f"sum by ({by}) (rate({metric}_sum{sel()}[{window}]))\n"
+        f"  / sum by ({by}) (rate({metric}_count{sel()}[{window}]))\n"
+        f"  or histogram_avg(sum by ({by}) (rate({metric}{sel()}[{window}])))"
+    )
 
 
 ERROR_RATIO = (
@@ -435,8 +454,7 @@ def comparison_table() -> Any:
     success = sel('status="success"')
     exprs = {
         "A": f"sum by (model) (increase(holysheep_requests_total{sel()}[{r}]))",
-        "B": f"sum by (model) (rate(holysheep_request_duration_seconds_sum{sel()}[{r}]))\n"
-        f"  / sum by (model) (rate(holysheep_request_duration_seconds_count{sel()}[{r}]))",
+        "B": average("holysheep_request_duration_seconds", r),
         "C": quantile("0.95", "holysheep_request_duration_seconds", window=r),
         "D": f"(sum by (model) (increase(holysheep_requests_total{success}[{r}]))\n"
         f"   or sum by (model) (increase(holysheep_requests_total{sel()}[{r}])) * 0)\n"

@@ -54,17 +54,12 @@ def test_json_call_is_measured_once(module: Any) -> None:
         assert cap.value("holysheep.tokens", model="gpt-4.1", token_type="completion") == 500
         assert cap.value("holysheep.cost.usd", model="gpt-4.1") == pytest.approx(1000 * 2e-6 + 500 * 8e-6)
         assert cap.count("holysheep.request.duration", model="gpt-4.1", endpoint="chat/completions") == 1
-        assert cap.count("holysheep.time_to_headers", model="gpt-4.1") == 1
-        assert cap.count("holysheep.time_to_first_token") == 0  # not a stream: never a fake TTFT
+        # not a stream: no time to headers (it would repeat the duration), never a fake TTFT
+        assert cap.points("holysheep.time_to_headers") == []
+        assert cap.count("holysheep.time_to_first_token") == 0
         assert cap.value("holysheep.active_requests", model="gpt-4.1") == 0
-        assert (
-            cap.count(
-                "gen_ai.client.operation.duration",
-                **{"gen_ai.provider.name": "holysheep", "gen_ai.operation.name": "chat"},
-            )
-            == 1
-        )
-        assert cap.count("gen_ai.client.token.usage", **{"gen_ai.token.type": "input"}) == 1
+        assert cap.points("gen_ai.client.operation.duration") == []  # gen_ai.* metrics are opt-in
+        assert cap.points("gen_ai.client.token.usage") == []
         (span,) = cap.spans()
         assert span.name == "chat gpt-4.1"
         assert span.kind.name == "CLIENT"
@@ -135,7 +130,6 @@ def test_http_error_is_a_failure_counted_once(module: Any) -> None:
         (span,) = cap.spans()
         assert span.status.status_code.name == "ERROR"
         assert span.attributes["error.type"] == "http_401"
-        assert cap.count("gen_ai.client.operation.duration", **{"error.type": "http_401"}) == 1
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -166,7 +160,9 @@ def test_exceptions_reach_the_app_unchanged(module: Any, make_exc: Any, status: 
         assert cap.spans()[0].attributes["error.type"] == error_type
 
 
-def test_request_without_model_is_unknown_and_models_endpoint() -> None:
+def test_request_without_model_is_unknown_and_models_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS", "true")
+
     def handler(request: Any) -> Any:
         return httpx2.Response(200, json={"object": "list", "data": [{"id": "gpt-4.1"}]})
 
@@ -230,12 +226,46 @@ def test_wrong_argument_types_fail_fast() -> None:
 
 
 def test_genai_metrics_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS", "false")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS", "true")
+
+    def handler(request: Any) -> Any:
+        model = json.loads(request.content)["model"]
+        return httpx2.Response(401, json={"error": {}}) if model == "bad" else httpx2.Response(200, json=CHAT)
+
+    with instrumented() as cap, httpx2.Client(transport=httpx2.MockTransport(handler)) as client:
+        client.post(f"{BASE}/chat/completions", json={"model": "gpt-4.1"})
+        client.post(f"{BASE}/chat/completions", json={"model": "bad"})
+        assert cap.value("holysheep.requests") == 2
+        assert cap.label_sets("gen_ai.client.operation.duration") == [
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "holysheep",
+                "gen_ai.request.model": "gpt-4.1",
+                "gen_ai.response.model": "gpt-4.1-2025-04-14",
+                "server.address": "api.holysheep.ai",
+                "server.port": 443,
+            },
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "holysheep",
+                "gen_ai.request.model": "bad",
+                "server.address": "api.holysheep.ai",
+                "server.port": 443,
+                "error.type": "http_401",
+            },
+        ]
+        assert cap.count("gen_ai.client.token.usage", **{"gen_ai.token.type": "input"}) == 1
+        assert cap.count("gen_ai.client.token.usage", **{"gen_ai.token.type": "output"}) == 1
+
+
+@pytest.mark.parametrize(("setting", "recorded"), [(None, 0), ("streams", 0), ("all", 1)])
+def test_time_to_headers_of_json_responses(setting: str | None, recorded: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    if setting is not None:
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS", setting)
     with instrumented() as cap, httpx2.Client(transport=httpx2.MockTransport(chat_handler(httpx2))) as client:
         client.post(f"{BASE}/chat/completions", json={"model": "gpt-4.1"})
-        assert cap.value("holysheep.requests") == 1
-        assert cap.points("gen_ai.client.operation.duration") == []
-        assert cap.points("gen_ai.client.token.usage") == []
+        assert cap.count("holysheep.request.duration") == 1
+        assert cap.count("holysheep.time_to_headers", model="gpt-4.1", endpoint="chat/completions") == recorded
 
 
 def test_suppressed_instrumentation_is_honoured() -> None:

@@ -13,6 +13,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
+from otel_holysheep._config import TIME_TO_HEADERS_ALL
 from otel_holysheep._parsing import Decoder, JsonScanner, ResponseInfo, SseScanner, cap_text, decoder_for
 from otel_holysheep._safety import call_safely
 
@@ -233,7 +234,8 @@ class Call:
         duration = end - self.start
         labels = {"model": model, "endpoint": self.endpoint}
         t.duration.record(duration, labels)
-        if self.headers_at is not None:
+        # A non-streaming response's headers come with the finished completion: that value repeats the duration.
+        if self.headers_at is not None and (self.sse or self.hook.settings.time_to_headers == TIME_TO_HEADERS_ALL):
             t.time_to_headers.record(self.headers_at - self.start, labels)
         if outcome is not None:
             t.stream_outcomes.add((model, outcome))

@@ -18,7 +18,12 @@ DEFAULT_BASE_URL: Final = "https://api.holysheep.ai/v1"
 ENV_BASE_URLS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS"
 """Comma-separated base URLs whose requests are measured (default ``https://api.holysheep.ai/v1``)."""
 ENV_GENAI_METRICS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS"
-"""``false`` turns off the ``gen_ai.client.*`` semantic-convention metrics (keep ``holysheep_*`` only)."""
+"""``true`` adds the ``gen_ai.client.*`` semantic-convention metrics (off by default: they repeat ``holysheep_*``)."""
+ENV_TIME_TO_HEADERS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS"
+"""Which responses record ``holysheep.time_to_headers``: ``streams`` (default) or ``all``.
+
+For a non-streaming response the headers come with the finished completion, so the value repeats the duration.
+"""
 ENV_REQUEST_STREAM_USAGE: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_REQUEST_STREAM_USAGE"
 """``true`` adds ``stream_options.include_usage`` to streaming chat requests that lack it."""
 ENV_PRICES_FILE: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_PRICES_FILE"
@@ -29,6 +34,9 @@ ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
 """``true`` records prompts and completions on spans (size-capped). Off by default."""
 ENV_CONTENT_MAX_CHARS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS"
 """Cap on captured message content per span attribute (default 4096 characters)."""
+
+TIME_TO_HEADERS_STREAMS: Final = "streams"
+TIME_TO_HEADERS_ALL: Final = "all"
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -72,7 +80,8 @@ class Settings:
     """Everything the instrumentor is configured with."""
 
     base_urls: tuple[BaseUrl, ...] = field(default_factory=lambda: (BaseUrl.parse(DEFAULT_BASE_URL),))
-    genai_metrics: bool = True
+    genai_metrics: bool = False
+    time_to_headers: str = TIME_TO_HEADERS_STREAMS
     request_stream_usage: bool = False
     prices_file: str | None = None
     max_models: int = 50
@@ -88,7 +97,10 @@ class Settings:
             urls = _parse_base_urls(env[ENV_BASE_URLS].split(","), ENV_BASE_URLS) if env.get(ENV_BASE_URLS) else None
         return cls(
             base_urls=urls or (BaseUrl.parse(DEFAULT_BASE_URL),),
-            genai_metrics=_bool(env, ENV_GENAI_METRICS, True),
+            genai_metrics=_bool(env, ENV_GENAI_METRICS, False),
+            time_to_headers=_choice(
+                env, ENV_TIME_TO_HEADERS, TIME_TO_HEADERS_STREAMS, (TIME_TO_HEADERS_STREAMS, TIME_TO_HEADERS_ALL)
+            ),
             request_stream_usage=_bool(env, ENV_REQUEST_STREAM_USAGE, False),
             prices_file=(env.get(ENV_PRICES_FILE) or "").strip() or None,
             max_models=_int(env, ENV_MAX_MODELS, 50, 1, 10_000),
@@ -125,6 +137,17 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if value in _FALSE:
         return False
     _logger.warning("otel-holysheep: %s=%r is not true/false; using %s", name, raw, str(default).lower())
+    return default
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in allowed:
+        return value
+    _logger.warning("otel-holysheep: %s=%r is not one of %s; using %s", name, raw, " | ".join(allowed), default)
     return default
 
 

@@ -12,8 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from engines import (
+    SHIPPED_RULE_FILES,
     dashboard_queries,
     find_binary,
     free_port,
@@ -28,6 +30,17 @@ from otel_holysheep.simulator import GatewaySimulator
 pytestmark = [pytest.mark.engines, pytest.mark.slow]
 
 APP = Path(__file__).parent / "apps" / "traffic_app.py"
+
+
+def recording_rules() -> dict[str, str]:
+    """Every shipped recording rule: recorded name -> expression."""
+    return {
+        rule["record"]: rule["expr"]
+        for path in SHIPPED_RULE_FILES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
 
 
 def _need(binary: str) -> None:
@@ -101,6 +114,8 @@ def test_pull_path_prometheus(sim: GatewaySimulator, tmp_path: Path) -> None:
         rules = [rule for group in prom.rules() for rule in group["rules"]]
         assert rules
         assert all(rule["health"] == "ok" for rule in rules), [r for r in rules if r["health"] != "ok"]
+        for record in recording_rules():  # each one answers on live data (the latency alerts use the same quantiles)
+            assert prom.wait_for(record, timeout=30), f"recording rule {record} has no data"
         targets = [t for t in prom.targets() if t["labels"].get("job") == "holysheep-apps"]
         assert targets
         assert all(t["health"] == "up" for t in targets)
@@ -120,6 +135,8 @@ def test_push_path_victoria_metrics(sim: GatewaySimulator, tmp_path: Path) -> No
             vm.wait_for("sum(increase(holysheep_requests_total[1m])) > 50", timeout=40)
             for query in dashboard_queries(rate_interval="30s", range_="5m"):
                 assert vm.wait_for(query.expr, timeout=30), f"{query.panel}: no data for {query.expr}"
+            for record, expr in recording_rules().items():  # the rule expressions answer on VictoriaMetrics too
+                assert vm.wait_for(expr, timeout=30), f"recording rule {record} has no data: {expr}"
             names = set(vm.metric_names())
         for expected in (
             "holysheep_requests_total",

@@ -88,6 +88,9 @@ def test_a_failing_step_is_invisible_to_the_app(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # Every optional step on too (the gen_ai.* attributes are built only when those metrics are switched on).
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS", "true")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS", "all")
     with instrumented(base_urls=[gateway.base_url]) as cap, caplog.at_level(logging.DEBUG, "otel_holysheep"):
         monkeypatch.setattr(target, name, boom)
         assert workload(gateway.base_url) == expected

@@ -135,14 +135,31 @@ def test_contract_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
     assert total(samples, "holysheep_time_to_first_token_seconds_count") == 2
     assert total(samples, "holysheep_retry_after_seconds_sum", model="claude-sonnet-4") == pytest.approx(2)
     assert total(samples, "holysheep_active_requests") == 0
-    assert total(samples, "gen_ai_client_operation_duration_seconds_count", gen_ai_provider_name="holysheep") == 9
-    assert (
-        total(samples, "gen_ai_client_token_usage_count", gen_ai_token_type="input") == 6
-    )  # every response that reported usage
+    # defaults: time to headers for the two streams only (a JSON response's headers come with its end), no gen_ai.*
+    assert total(samples, "holysheep_time_to_headers_seconds_count") == 2
+    assert total(samples, "holysheep_time_to_headers_seconds_count", model="gemini-2.5-flash") == 2
+    assert not [name for name in samples if name.startswith("gen_ai_")]
     # secrets never exported
     text = repr(samples)
     assert "sk-contract-test" not in text
     assert "hello" not in text
+
+
+def test_opt_ins_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
+    gateway.reset()
+    with instrumented_app(
+        gateway,
+        OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS="true",
+        OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS="all",
+    ) as url:
+        samples = scrape(url)
+    assert total(samples, "holysheep_requests_total") == 9
+    assert total(samples, "holysheep_time_to_headers_seconds_count") == 9  # every response
+    assert total(samples, "gen_ai_client_operation_duration_seconds_count", gen_ai_provider_name="holysheep") == 9
+    assert (
+        total(samples, "gen_ai_client_token_usage_count", gen_ai_token_type="input") == 6
+    )  # every response that reported usage
+    assert total(samples, "gen_ai_client_operation_time_to_first_chunk_seconds_count") == 2
 
 
 def test_disabled_by_entry_point_name(gateway: GatewaySimulator) -> None:
@@ -171,7 +188,7 @@ def test_bad_configuration_warns_once_and_still_measures(gateway: GatewaySimulat
     assert total(samples, "holysheep_cost_usd_total", model="gpt-4.1") == pytest.approx(
         (250 * 2.0 + 50 * 0.5 + 50 * 8.0) / 1e6
     )
-    assert total(samples, "gen_ai_client_operation_duration_seconds_count") == 9  # "maybe" -> the default (on)
+    assert not [name for name in samples if name.startswith("gen_ai_")]  # "maybe" -> the default (off)
     text = stderr[0]
     for needle in (
         "ftp://nope",

@@ -12,7 +12,7 @@ import httpx2
 import pytest
 
 from otel_holysheep.simulator import GatewaySimulator
-from tests.support import Captured
+from tests.support import Captured, instrumented
 
 MODULES = [pytest.param(httpx, id="httpx"), pytest.param(httpx2, id="httpx2")]
 AUTH = {"Authorization": "Bearer sk-test"}
@@ -56,7 +56,8 @@ def test_streaming_chat_sync(module: Any, usage: bool, gateway: GatewaySimulator
     assert events[-1] == "data: [DONE]"
     assert captured.value("holysheep.stream_outcomes", model="deepseek-v3.2", outcome="completed") == 1
     assert captured.count("holysheep.time_to_first_token", model="deepseek-v3.2") == 1
-    assert captured.count("gen_ai.client.operation.time_to_first_chunk") == 1
+    assert captured.count("holysheep.time_to_headers", model="deepseek-v3.2") == 1  # a stream's headers: recorded
+    assert captured.points("gen_ai.client.operation.time_to_first_chunk") == []  # gen_ai.* off by default
     if usage:
         assert captured.value("holysheep.tokens", model="deepseek-v3.2", token_type="completion") == 6
         assert captured.value("holysheep.usage_missing") == 0
@@ -89,9 +90,13 @@ def test_gzip_json_body(module: Any, gateway: GatewaySimulator, captured: Captur
     assert captured.value("holysheep.tokens", token_type="completion") == 3
 
 
-def test_time_to_first_token_tracks_the_slow_first_token(gateway: GatewaySimulator, captured: Captured) -> None:
+def test_time_to_first_token_tracks_the_slow_first_token(
+    gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS", "true")
     payload = chat("claude-sonnet-4", stream=True, stream_options={"include_usage": True})
     with (
+        instrumented(base_urls=[gateway.base_url]) as captured,
         httpx2.Client(base_url=gateway.base_url, headers=scenario("ttft_ms=300,chunk_ms=40,chunks=6")) as c,
         c.stream("POST", "/chat/completions", json=payload) as response,
     ):

@@ -181,11 +181,19 @@ def test_queries_without_selector() -> None:
     qs = queries.report_queries("24h")
     assert qs["requests"] == "sum by (model) (increase(holysheep_requests_total[24h]))"
     assert qs["successes"] == 'sum by (model) (increase(holysheep_requests_total{status="success"}[24h]))'
+    # classic buckets, or a native histogram (Prometheus 3 storing OTLP exponential histograms)
     assert qs["p95_latency"] == (
-        "histogram_quantile(0.95, sum by (model, le) (increase(holysheep_request_duration_seconds_bucket[24h])))"
+        "histogram_quantile(0.95, sum by (model, le) (increase(holysheep_request_duration_seconds_bucket[24h]))"
+        " or sum by (model) (increase(holysheep_request_duration_seconds[24h])))"
     )
     assert qs["total_p95_ttft"] == (
-        "histogram_quantile(0.95, sum by (le) (increase(holysheep_time_to_first_token_seconds_bucket[24h])))"
+        "histogram_quantile(0.95, sum by (le) (increase(holysheep_time_to_first_token_seconds_bucket[24h]))"
+        " or sum(increase(holysheep_time_to_first_token_seconds[24h])))"
+    )
+    assert qs["duration_count"] == (
+        "sum by (model) (increase(holysheep_request_duration_seconds_count[24h]))"
+        " or histogram_avg(sum by (model) (increase(holysheep_request_duration_seconds[24h]))) * 0"
+        " + sum by (model) (increase(holysheep_requests_total[24h]))"
     )
 
 

@@ -13,7 +13,8 @@ from otel_holysheep._config import BaseUrl, Settings
 def test_defaults() -> None:
     settings = Settings.from_env({})
     assert [str(u) for u in settings.base_urls] == ["https://api.holysheep.ai/v1"]
-    assert settings.genai_metrics is True
+    assert settings.genai_metrics is False
+    assert settings.time_to_headers == "streams"
     assert settings.request_stream_usage is False
     assert settings.capture_content is False
     assert settings.max_models == 50
@@ -23,7 +24,8 @@ def test_env_values() -> None:
     settings = Settings.from_env(
         {
             "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": " http://127.0.0.1:8080/v1/ , https://GW.example.com/v1",
-            "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "false",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "true",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS": " All ",
             "OTEL_INSTRUMENTATION_HOLYSHEEP_REQUEST_STREAM_USAGE": "TRUE",
             "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "7",
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true",
@@ -33,12 +35,13 @@ def test_env_values() -> None:
         BaseUrl("http", "127.0.0.1", 8080, "/v1"),
         BaseUrl("https", "gw.example.com", 443, "/v1"),
     )
-    assert (settings.genai_metrics, settings.request_stream_usage, settings.max_models, settings.capture_content) == (
-        False,
-        True,
-        7,
-        True,
-    )
+    assert (
+        settings.genai_metrics,
+        settings.time_to_headers,
+        settings.request_stream_usage,
+        settings.max_models,
+        settings.capture_content,
+    ) == (True, "all", True, 7, True)
 
 
 def test_code_base_urls_win() -> None:
@@ -49,7 +52,8 @@ def test_code_base_urls_win() -> None:
 @pytest.mark.parametrize(
     ("env", "field", "default"),
     [
-        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "maybe"}, "genai_metrics", True),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "maybe"}, "genai_metrics", False),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS": "json"}, "time_to_headers", "streams"),
         ({"OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "lots"}, "max_models", 50),
         ({"OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "0"}, "max_models", 50),
         ({"OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS": "-5"}, "content_max_chars", 4096),

@@ -25,6 +25,16 @@ from otel_holysheep.simulator import Profile
 PROFILE = Path(__file__).with_name("demo-profile.yaml")
 LIVE_URL = "https://api.holysheep.ai/v1"
 LIVE_BUDGET = 8  # requests: two per model, max_tokens 16 each
+# The workload `make demo` runs (tests/demo/test_report_accuracy.py replays it in process).
+REQUESTS = 240
+CONCURRENCY = 32
+TIME_SCALE = 1.0  # the tutorial's measured latencies: the histograms' buckets are fitted to them
+SEED = 7
+
+
+def default_timeout(time_scale: float) -> float:
+    """The client timeout: far above every simulated latency, short enough that a stalled request ends soon."""
+    return 10.0 * time_scale
 
 
 def free_port() -> int:
@@ -137,21 +147,23 @@ def print_profile(time_scale: float, out: IO[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-holysheep demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=240, help="workload requests (default 240)")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent requests (default 8)")
+    parser.add_argument("--requests", type=int, default=REQUESTS, help=f"workload requests (default {REQUESTS})")
+    parser.add_argument(
+        "--concurrency", type=int, default=CONCURRENCY, help=f"concurrent requests (default {CONCURRENCY})"
+    )
     parser.add_argument(
         "--time-scale",
         type=float,
-        default=0.1,
-        help="simulated latency multiplier (default 0.1: ten times faster than the tutorial)",
+        default=TIME_SCALE,
+        help="simulated latency multiplier (default 1: the tutorial's measured latencies; 0.1 runs ten times faster)",
     )
     parser.add_argument(
         "--timeout",
         type=float,
-        default=1.5,
-        help="client timeout in seconds (default 1.5; the simulator's stalls end in a timeout)",
+        default=None,
+        help="client timeout in seconds (default 10 x the time scale; the simulator's stalls end in a timeout)",
     )
-    parser.add_argument("--seed", type=int, default=7, help="simulator random seed (default 7)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"simulator random seed (default {SEED})")
     parser.add_argument("--format", default="table", choices=("table", "markdown", "csv", "json"))
     parser.add_argument(
         "--live",
@@ -159,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"send {LIVE_BUDGET} small requests to the real gateway (needs HOLYSHEEP_API_KEY)",
     )
     args = parser.parse_args(argv)
+    if args.timeout is None:
+        args.timeout = default_timeout(args.time_scale)
     out = sys.stdout
     simulator = None
     if args.live:

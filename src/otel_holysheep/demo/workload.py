@@ -86,7 +86,7 @@ async def async_jobs(
             model = MODELS[i % len(MODELS)]
             async with limit:
                 try:
-                    if i % 2:
+                    if (i // len(MODELS)) % 2:  # every model gets streams and JSON calls
                         stream = await sdk.chat.completions.create(
                             model=model,
                             messages=messages(i),

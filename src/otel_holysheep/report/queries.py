@@ -78,19 +78,30 @@ def report_queries(window: str = DEFAULT_WINDOW, selector: str | None = None) ->
     def increase_by(by: str, name: str, *extra: str) -> str:
         return f"sum by ({by}) (increase({_series(name, m, *extra)}[{w}]))"
 
-    def p95(by: str, name: str) -> str:
-        return f"histogram_quantile({QUANTILE}, {increase_by(by, name + '_bucket')})"
+    def increase_all(name: str) -> str:
+        return f"sum(increase({_series(name, m)}[{w}]))"
 
+    # Classic buckets (`_bucket`, `le`) or a native histogram (the bare name: Prometheus 3 storing OTLP exponential
+    # histograms). Each side of `or` is empty where the other kind is stored; VictoriaMetrics and Prometheus 2 know
+    # every function used here (not histogram_sum / histogram_count, so a native histogram's count is the request
+    # count, which every request adds to exactly like the duration histogram, and its sum that times the mean).
+    def p95(by: str, name: str) -> str:
+        native = increase_by(by, name) if by else increase_all(name)
+        classic = increase_by(f"{by}, le" if by else "le", name + "_bucket")
+        return f"histogram_quantile({QUANTILE}, {classic} or {native})"
+
+    native_mean = f"histogram_avg({increase_by('model', DURATION)})"
+    requests = increase_by("model", REQUESTS)
     return {
-        "requests": increase_by("model", REQUESTS),
+        "requests": requests,
         "successes": increase_by("model", REQUESTS, 'status="success"'),
-        "duration_sum": increase_by("model", DURATION + "_sum"),
-        "duration_count": increase_by("model", DURATION + "_count"),
-        "p95_latency": p95("model, le", DURATION),
-        "p95_ttft": p95("model, le", TTFT),
+        "duration_sum": f"{increase_by('model', DURATION + '_sum')} or {native_mean} * {requests}",
+        "duration_count": f"{increase_by('model', DURATION + '_count')} or {native_mean} * 0 + {requests}",
+        "p95_latency": p95("model", DURATION),
+        "p95_ttft": p95("model", TTFT),
         "tokens": increase_by("model, token_type", TOKENS, 'token_type=~"prompt|completion"'),
         "cost": increase_by("model", COST),
         "unpriced_tokens": increase_by("model", UNPRICED),
-        "total_p95_latency": p95("le", DURATION),
-        "total_p95_ttft": p95("le", TTFT),
+        "total_p95_latency": p95("", DURATION),
+        "total_p95_ttft": p95("", TTFT),
     }
