@@ -130,6 +130,7 @@ class EngineServer:
         self.port = port or free_port()
         self.log_path = self.workdir / f"{self.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] | None = None  # the process environment; None: inherit this one
 
     # subclasses
     def argv(self) -> list[str]:
@@ -150,7 +151,12 @@ class EngineServer:
             raise EngineError(f"{self.name} already started")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir
+                self.argv(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                env=self.env,
             )
         return self
 
