@@ -9,12 +9,13 @@ BENCH_PEERS := .cache/bench-peers
 BENCH_STAMP := $(BENCH_PEERS)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test test-fast test-openai2 bench lint typecheck engines lock dashboards clean help
+.PHONY: demo test test-fast test-openai2 bench lint typecheck engines collector prometheus3 lock dashboards clean help
 
 help:
 	@echo "make demo   - run the instrumented workload against the local gateway simulator and print the report"
 	@echo "make test   - all tests (unit, loopback integration, openai 2.x and 3.x, real Prometheus/VictoriaMetrics)"
 	@echo "make bench  - overhead benchmarks against peer instrumentations"
+	@echo "make collector - build our OpenTelemetry Collector distribution (needs Go) into .cache/engines/bin"
 	@echo "make lint   - ruff + mypy"
 
 $(STAMP): pyproject.toml requirements/dev.txt
@@ -30,8 +31,17 @@ $(OPENAI2_STAMP): pyproject.toml requirements/dev.txt requirements/openai2.txt
 	$(OPENAI2_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation -e .
 	touch $@
 
+# Debian's Prometheus 2.53 / promtool / VictoriaMetrics, and (when go is on PATH) the Go-built otelcol-holysheep and
+# Prometheus 3, all into .cache/engines/bin.
 engines: $(STAMP)
 	bash scripts/fetch-engines.sh
+
+# Our Collector distribution (collector/builder-config.yaml) -> .cache/engines/bin/otelcol-holysheep. Needs Go.
+collector:
+	bash scripts/build-go-engines.sh collector
+
+prometheus3:
+	bash scripts/build-go-engines.sh prometheus3
 
 demo: $(STAMP)
 	$(PY) -m otel_holysheep.demo

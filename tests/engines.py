@@ -52,6 +52,16 @@ ENGINES_BIN = REPO / ".cache" / "engines" / "bin"
 SHIPPED_PROMETHEUS_CONFIG = REPO / "prometheus.yml"
 SHIPPED_RULE_FILES: tuple[Path, ...] = tuple(sorted((REPO / "prometheus" / "rules").glob("*.yml")))
 FETCH_HINT = "run scripts/fetch-engines.sh (make engines) to fetch prometheus, promtool and victoria-metrics"
+GO_BUILD_HINT = (
+    "it is built from Go modules by `make engines` (scripts/build-go-engines.sh) when Go 1.26+ is on PATH: install Go"
+    " (https://go.dev/doc/install) and run `make engines`"
+)
+# Engines built from Go modules (scripts/build-go-engines.sh) and what each is for, for skip messages.
+GO_ENGINES = {
+    "otelcol-holysheep": f"our OpenTelemetry Collector distribution: {GO_BUILD_HINT} (or `make collector`)",
+    "prometheus3": f"Prometheus 3: {GO_BUILD_HINT}",
+    "promtool3": f"Prometheus 3's promtool: {GO_BUILD_HINT}",
+}
 
 DEFAULT_READY_TIMEOUT = 20.0
 _LOOPBACK = "127.0.0.1"
@@ -72,12 +82,12 @@ def find_binary(name: str) -> Path | None:
 
 
 def require_binary(name: str) -> Path:
-    """Like find_binary, but skips the calling test (pytest.skip) with a how-to-fetch reason when missing."""
+    """Like find_binary, but skips the calling test (pytest.skip) with a how-to-get-it reason when missing."""
     path = find_binary(name)
     if path is None:
         import pytest
 
-        pytest.skip(f"{name} not found in {ENGINES_BIN} nor on PATH: {FETCH_HINT}")
+        pytest.skip(f"{name} not found in {ENGINES_BIN} nor on PATH: {GO_ENGINES.get(name, FETCH_HINT)}")
     return path
 
 
@@ -120,6 +130,7 @@ class EngineServer:
         self.port = port or free_port()
         self.log_path = self.workdir / f"{self.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] | None = None  # the process environment; None: inherit this one
 
     # subclasses
     def argv(self) -> list[str]:
@@ -140,7 +151,12 @@ class EngineServer:
             raise EngineError(f"{self.name} already started")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir
+                self.argv(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                env=self.env,
             )
         return self
 
@@ -296,6 +312,46 @@ class PrometheusServer(EngineServer):
         status, body = http_request(self.url + "/-/reload", data=b"", method="POST")
         if status != 200:
             raise EngineError(f"prometheus reload failed: HTTP {status} {body[:300]!r}")
+
+
+class Prometheus3Server(PrometheusServer):
+    """Prometheus 3 (built from its Go module) with its OTLP receiver and exemplar storage switched on.
+
+    OTLP/HTTP metrics go to ``otlp_metrics_url``; Prometheus 3 names them as the Prometheus exporter does
+    (``holysheep_requests_total``...), sets ``job`` / ``instance`` from ``service.name`` / ``service.instance.id``,
+    and stores exponential histograms as native histograms. Exemplars arriving with OTLP are kept
+    (``query_exemplars``)."""
+
+    name = "prometheus3"
+
+    def __init__(self, *args: Any, otlp: bool = True, exemplars: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.otlp = otlp
+        self.exemplars = exemplars
+
+    def argv(self) -> list[str]:
+        args = super().argv()
+        if self.otlp:
+            args.append("--web.enable-otlp-receiver")
+        if self.exemplars:
+            args.append("--enable-feature=exemplar-storage")
+        return args
+
+    @property
+    def otlp_metrics_url(self) -> str:
+        """Full OTLP/HTTP metrics endpoint (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, or a Collector's otlp_http
+        ``metrics_endpoint``)."""
+        return self.url + "/api/v1/otlp/v1/metrics"
+
+    @property
+    def otlp_base_url(self) -> str:
+        """Base for OTEL_EXPORTER_OTLP_ENDPOINT or a Collector's otlp_http ``endpoint`` (``/v1/metrics`` appended)."""
+        return self.url + "/api/v1/otlp"
+
+    def query_exemplars(self, promql: str, start: float, end: float) -> list[dict[str, Any]]:
+        """``/api/v1/query_exemplars``: [{"seriesLabels": {...}, "exemplars": [{"labels": {...}, "value", ...}]}]."""
+        params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}"}
+        return list(self.get_json("/api/v1/query_exemplars", params)["data"])
 
 
 class VictoriaMetricsServer(EngineServer):
@@ -470,6 +526,21 @@ def _load_config(config_text_or_path: str | Path) -> tuple[dict[str, Any], Path 
     return yaml.safe_load(config_text_or_path) or {}, None
 
 
+def _write_prometheus_config(
+    config_text_or_path: str | Path, rule_files: Iterable[str | Path] | None, workdir: Path
+) -> Path:
+    """workdir/prometheus.yml from YAML text or a path, with rule_files replaced (or resolved against the path)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config, base_dir = _load_config(config_text_or_path)
+    if rule_files is not None:
+        config["rule_files"] = [str(Path(p).resolve()) for p in rule_files]
+    elif base_dir is not None:
+        config["rule_files"] = [str((base_dir / p).resolve()) for p in config.get("rule_files") or []]
+    config_file = workdir / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    return config_file
+
+
 def start_prometheus(
     config_text_or_path: str | Path,
     rule_files: Iterable[str | Path] | None,
@@ -490,15 +561,30 @@ def start_prometheus(
     if binary is None:
         raise EngineError(f"prometheus binary not found: {FETCH_HINT}")
     workdir = Path(tmp_path) / "prometheus"
-    workdir.mkdir(parents=True, exist_ok=True)
-    config, base_dir = _load_config(config_text_or_path)
-    if rule_files is not None:
-        config["rule_files"] = [str(Path(p).resolve()) for p in rule_files]
-    elif base_dir is not None:
-        config["rule_files"] = [str((base_dir / p).resolve()) for p in config.get("rule_files") or []]
-    config_file = workdir / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    config_file = _write_prometheus_config(config_text_or_path, rule_files, workdir)
     server = PrometheusServer(binary, workdir, config_file, enable_lifecycle=enable_lifecycle, extra_args=extra_args)
+    _start(server, ready_timeout)
+    return server
+
+
+def start_prometheus3(
+    config_text_or_path: str | Path,
+    rule_files: Iterable[str | Path] | None,
+    tmp_path: Path,
+    *,
+    otlp: bool = True,
+    exemplars: bool = True,
+    extra_args: Sequence[str] = (),
+    ready_timeout: float = DEFAULT_READY_TIMEOUT,
+) -> Prometheus3Server:
+    """Like start_prometheus, with the Go-built Prometheus 3 (``prometheus3``), its OTLP receiver and exemplar storage
+    on. Raises EngineError when the binary is missing (tests call ``require_binary("prometheus3")`` first)."""
+    binary = find_binary("prometheus3")
+    if binary is None:
+        raise EngineError(f"prometheus3 binary not found: {GO_ENGINES['prometheus3']}")
+    workdir = Path(tmp_path) / "prometheus3"
+    config_file = _write_prometheus_config(config_text_or_path, rule_files, workdir)
+    server = Prometheus3Server(binary, workdir, config_file, otlp=otlp, exemplars=exemplars, extra_args=extra_args)
     _start(server, ready_timeout)
     return server
 

@@ -7,8 +7,10 @@ import math
 import threading
 import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from otel_holysheep import _attributes as a
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 # The error type of the last failed attempt in this thread / asyncio task: the reason of the retry that follows.
 LAST_FAILURE: ContextVar[str | None] = ContextVar("otel_holysheep_last_failure", default=None)
 
+# The base of the context handed to histogram records for exemplars: only our span in it, nothing of the caller's.
+_EMPTY_CONTEXT: Final = otel_context.Context()
 _USAGE_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 _RATELIMIT_KINDS = ("requests", "tokens")
 _GENAI_OPERATIONS = frozenset({"chat", "text_completion", "embeddings"})
@@ -233,10 +237,13 @@ class Call:
             t.errors.add((model, error))
         duration = end - self.start
         labels = {"model": model, "endpoint": self.endpoint}
-        t.duration.record(duration, labels)
+        # Exemplars point at this attempt's own span, not at whatever span is current when the body ends (the app's
+        # server span, or none). A non-recording span is unsampled: no exemplar, never a wrong one.
+        exemplar = trace.set_span_in_context(self.span, _EMPTY_CONTEXT)
+        t.duration.record(duration, labels, context=exemplar)
         # A non-streaming response's headers come with the finished completion: that value repeats the duration.
         if self.headers_at is not None and (self.sse or self.hook.settings.time_to_headers == TIME_TO_HEADERS_ALL):
-            t.time_to_headers.record(self.headers_at - self.start, labels)
+            t.time_to_headers.record(self.headers_at - self.start, labels, context=exemplar)
         if outcome is not None:
             t.stream_outcomes.add((model, outcome))
         usage = info.usage if info is not None else None
@@ -248,8 +255,8 @@ class Call:
             else None
         )
         if genai is not None:
-            t.genai_duration.record(duration, genai)
-        self._record_stream_timing(end, usage, genai)
+            t.genai_duration.record(duration, genai, context=exemplar)
+        self._record_stream_timing(end, usage, genai, exemplar)
         cost = None
         if usage is not None:
             cost = self._record_usage(usage, info.response_model if info else None, genai)
@@ -276,16 +283,18 @@ class Call:
             attrs[n.ERROR_TYPE] = error
         return attrs
 
-    def _record_stream_timing(self, end: float, usage: Any, genai: dict[str, Any] | None) -> None:
+    def _record_stream_timing(
+        self, end: float, usage: Any, genai: dict[str, Any] | None, exemplar: otel_context.Context
+    ) -> None:
         first = self.first_token_at
         if first is None:
             return
         t = self.hook.telemetry
         ttft = first - self.start
         model_only = {"model": self.model}
-        t.time_to_first_token.record(ttft, model_only)
+        t.time_to_first_token.record(ttft, model_only, context=exemplar)
         if genai is not None:
-            t.genai_ttfc.record(ttft, genai)
+            t.genai_ttfc.record(ttft, genai, context=exemplar)
         scanner = self.scanner
         chunks = scanner.info.content_chunks if isinstance(scanner, SseScanner) else 0
         if genai is not None and chunks > 1:

@@ -53,7 +53,10 @@ ACTIVE_REQUESTS: Final = "holysheep.active_requests"
 ERRORS: Final = "holysheep.errors"
 TIME_TO_HEADERS: Final = "holysheep.time_to_headers"
 TIME_TO_FIRST_TOKEN: Final = "holysheep.time_to_first_token"
-OUTPUT_TOKENS_PER_SECOND: Final = "holysheep.output_tokens_per_second"
+# Unit {token}/s: the Prometheus name is holysheep_output_tokens_per_second on every path. (Named
+# holysheep.output_tokens_per_second, Prometheus 3's OTLP receiver and the Collector's exporters would add the unit
+# suffix a second time: holysheep_output_tokens_per_second_per_second.)
+OUTPUT_TOKENS_PER_SECOND: Final = "holysheep.output_tokens"
 STREAM_OUTCOMES: Final = "holysheep.stream_outcomes"
 USAGE_MISSING: Final = "holysheep.usage_missing"
 COST: Final = "holysheep.cost.usd"

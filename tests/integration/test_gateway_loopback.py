@@ -61,7 +61,7 @@ def test_streaming_chat_sync(module: Any, usage: bool, gateway: GatewaySimulator
     if usage:
         assert captured.value("holysheep.tokens", model="deepseek-v3.2", token_type="completion") == 6
         assert captured.value("holysheep.usage_missing") == 0
-        assert captured.count("holysheep.output_tokens_per_second", model="deepseek-v3.2") == 1
+        assert captured.count("holysheep.output_tokens", model="deepseek-v3.2") == 1
     else:
         assert captured.points("holysheep.tokens") == []  # never invented
         assert captured.value("holysheep.usage_missing", model="deepseek-v3.2") == 1

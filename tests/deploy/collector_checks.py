@@ -1,0 +1,94 @@
+"""Checks the push-path end-to-end tests share: totals in a store equal what the apps counted, every dashboard query
+answers, every rule is healthy."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from engines import EngineServer, PrometheusServer, dashboard_queries
+
+EXPECTED_SPAN_NAMES = frozenset(
+    f"chat {m}" for m in ("gpt-4.1", "claude-sonnet-4", "gemini-2.5-flash", "deepseek-v3.2")
+)
+
+
+def by_labels(result: list[dict[str, Any]], *labels: str) -> dict[tuple[str, ...], float]:
+    return {tuple(r["metric"].get(label, "") for label in labels): float(r["value"][1]) for r in result}
+
+
+def wait_for_totals(
+    store: EngineServer, selector: str, requests: Mapping[str, int], tokens: Mapping[str, int], timeout: float = 60
+) -> None:
+    """Wait until per-model request totals and per-model/token-type token totals in ``store`` equal the apps' counts
+    (``requests``: model -> attempts; ``tokens``: "model/token_type" -> tokens); fail with both sides shown."""
+    want_requests = {(m,): float(n) for m, n in requests.items()}
+    want_tokens = {tuple(k.split("/")): float(v) for k, v in tokens.items()}
+    store.wait_for(
+        f"sum by (model) (holysheep_requests_total{selector})",
+        lambda r: by_labels(r, "model") == want_requests,
+        timeout=timeout,
+    )
+    store.wait_for(
+        f"sum by (model, token_type) (holysheep_tokens_total{selector})",
+        lambda r: by_labels(r, "model", "token_type") == want_tokens,
+        timeout=timeout,
+    )
+
+
+def check_dashboard_and_rules(prom: PrometheusServer | EngineServer, timeout: float = 30) -> None:
+    """Every dashboard panel's query returns data; every recording and alerting rule evaluates without error."""
+    for query in dashboard_queries(rate_interval="30s", range_="5m"):
+        assert prom.wait_for(query.expr, timeout=timeout), f"{query.panel}: no data for {query.expr}"
+    if isinstance(prom, PrometheusServer):
+        rules = [rule for group in prom.rules() for rule in group["rules"]]
+        assert rules
+        bad = [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
+        assert not bad, bad
+
+
+@contextmanager
+def in_background(work: Callable[[int], Any], threads: int = 2) -> Iterator[list[Any]]:
+    """Run ``work(n)`` over and over in ``threads`` threads until the block ends; yields the list of results (and
+    re-raises the first exception after the block)."""
+    stop = threading.Event()
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    counter = iter(range(10**9))
+    lock = threading.Lock()
+
+    def loop() -> None:
+        while not stop.is_set():
+            with lock:
+                n = next(counter)
+            try:
+                out = work(n)
+            except BaseException as exc:
+                errors.append(exc)
+                return
+            with lock:
+                results.append(out)
+
+    workers = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    try:
+        yield results
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(120)
+    if errors:
+        raise errors[0]
+
+
+def report(title: str, **counts: object) -> None:
+    """One line in the test output (pytest -s, or the captured output of a failure): what was sent and received."""
+    print(f"[{title}] " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+
+
+def add_tokens(into: Counter[str], more: Mapping[str, int]) -> None:
+    into.update({k: int(v) for k, v in more.items()})
