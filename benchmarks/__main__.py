@@ -100,6 +100,7 @@ CASES = {
     "httpx": lambda p, r, q: cases.per_request(p, "httpx", r, _scaled(2000, q)),
     "httpx2": lambda p, r, q: cases.per_request(p, "httpx2", r, _scaled(2000, q)),
     "decomposition": lambda p, r, q: cases.decomposition(p, r, _scaled(1000, q)),
+    "settings": lambda p, r, q: cases.settings(p, r, _scaled(2000, q)),
     "optimisations": lambda p, r, q: cases.optimisations(p, r, _scaled(2000, q)),
     "openai": lambda p, r, q: cases.openai_sdk(p, r, _scaled(1000, q)),
     "not_gateway": lambda p, r, q: cases.not_gateway(p, r, _scaled(3000, q)),

@@ -7,6 +7,8 @@ from typing import Any
 from benchmarks.series import BEFORE_PER_MODEL, NATIVE_LIMIT
 
 HS = "otel-holysheep"
+CPU_LIMIT = 0.9  # per-request overhead against each peer, same run (issue 11); the stretch goal below
+STRETCH = 0.75
 MIB = 1024 * 1024
 
 
@@ -32,11 +34,9 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         if not rows or peer not in rows:
             continue
         ours, theirs = _overhead(rows, HS), _overhead(rows, peer)
-        targets.append(
-            _target(
-                f"{case}: overhead vs {peer}", ours / theirs, 0.5, "x", f"{ours:.1f} us vs {theirs:.1f} us per request"
-            )
-        )
+        stretch = "met" if ours / theirs <= STRETCH else "not met"
+        detail = f"{ours:.1f} us vs {theirs:.1f} us per request; stretch {STRETCH:g}x {stretch}"
+        targets.append(_target(f"{case}: overhead vs {peer}", ours / theirs, CPU_LIMIT, "x", detail))
     if "not_gateway" in results:
         r = results["not_gateway"]
         micro, e2e = _overhead(r["wrapper_only"], HS), _overhead(r["end_to_end"], HS)
@@ -173,6 +173,13 @@ def print_results(report: dict[str, Any]) -> None:
                 f"  {name:<28}{sp['total_us']:>12.1f}{sp['own_code_us']:>12.1f}{sp['tracing_us']:>12.1f}"
                 f"{sp['metrics_us']:>12.1f}"
             )
+    if "settings" in c:
+        _table(
+            "httpx, the defaults against each recording setting (same run; before = gen_ai.* on, headers for all)",
+            c["settings"]["variants"],
+            "request",
+            ["generic-httpx"],
+        )
     if "optimisations" in c:
         _table(
             "httpx, each optimisation against its own before (same run)", c["optimisations"]["variants"], "request", []

@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from engines import EngineServer, PrometheusServer, dashboard_queries
+import yaml
+
+from engines import SHIPPED_RULE_FILES, EngineServer, PrometheusServer, dashboard_queries
 
 EXPECTED_SPAN_NAMES = frozenset(
     f"chat {m}" for m in ("gpt-4.1", "claude-sonnet-4", "gemini-2.5-flash", "deepseek-v3.2")
@@ -37,6 +39,17 @@ def wait_for_totals(
         lambda r: by_labels(r, "model", "token_type") == want_tokens,
         timeout=timeout,
     )
+
+
+def recording_rules() -> dict[str, str]:
+    """Every shipped recording rule: recorded name -> expression."""
+    return {
+        rule["record"]: rule["expr"]
+        for path in SHIPPED_RULE_FILES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
 
 
 def check_dashboard_and_rules(prom: PrometheusServer | EngineServer, timeout: float = 30) -> None:

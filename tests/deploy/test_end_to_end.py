@@ -12,10 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
+from collector_checks import recording_rules
 
 from engines import (
-    SHIPPED_RULE_FILES,
     dashboard_queries,
     find_binary,
     free_port,
@@ -30,17 +29,6 @@ from otel_holysheep.simulator import GatewaySimulator
 pytestmark = [pytest.mark.engines, pytest.mark.slow]
 
 APP = Path(__file__).parent / "apps" / "traffic_app.py"
-
-
-def recording_rules() -> dict[str, str]:
-    """Every shipped recording rule: recorded name -> expression."""
-    return {
-        rule["record"]: rule["expr"]
-        for path in SHIPPED_RULE_FILES
-        for group in yaml.safe_load(path.read_text())["groups"]
-        for rule in group["rules"]
-        if "record" in rule
-    }
 
 
 def _need(binary: str) -> None:

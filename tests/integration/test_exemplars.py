@@ -27,6 +27,12 @@ LATENCY_METRICS = (
 )
 
 
+@pytest.fixture(autouse=True)
+def every_latency_histogram(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The opt-in gen_ai.* histograms too: they carry exemplars the same way."""
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS", "true")
+
+
 def latency_points(captured: Captured) -> dict[str, list[Any]]:
     """One collection (the SDK hands each exemplar out once): every latency histogram's data points."""
     data = captured.reader.get_metrics_data()
