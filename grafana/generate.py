@@ -338,7 +338,7 @@ def latency_row() -> list[Any]:
         ),
         ts(
             "Time to headers P95",
-            "Request start until response headers: queueing, connection and gateway time.",
+            "Streamed responses: request start until response headers (queueing, connection and gateway time).",
             "s",
             q(quantile("0.95", "holysheep_time_to_headers_seconds"), "{{model}}"),
         ),

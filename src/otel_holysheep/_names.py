@@ -107,7 +107,7 @@ PROMETHEUS_SERIES: Final[tuple[Series, ...]] = (
         "holysheep_time_to_headers_seconds",
         "histogram",
         ("model", "endpoint"),
-        "Request start until the response headers arrived (queueing, connection, gateway).",
+        "Streamed responses (all with TIME_TO_HEADERS=all): request start until the response headers arrived.",
     ),
     Series(
         "holysheep_time_to_first_token_seconds",
