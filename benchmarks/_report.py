@@ -143,7 +143,10 @@ def print_results(report: dict[str, Any]) -> None:
     m = report["machine"]
     print(f"\nmachine: {m['nproc']} CPUs, {m['cpu']}, {m['implementation']} {m['python']}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v))
-    print("figures: medians of interleaved rounds; overhead = instrumented minus plain, CPU time (process_time)")
+    print(
+        "figures: medians of interleaved rounds, CPU time (process_time); overhead = median over rounds of "
+        "(instrumented - plain in the same round)"
+    )
     c = report["cases"]
     if "httpx" in c:
         _table(

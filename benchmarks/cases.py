@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,14 +22,19 @@ STREAM_BODY = json.dumps(
 
 
 def _summary(timings: dict[str, Timing], per: str = "request", scale: float = 1e6) -> dict[str, Any]:
+    """Medians per variant; the overhead is paired: the median over rounds of (variant - plain in the same round).
+
+    Each round runs every variant back to back, so a slow spell of the machine (other processes) shifts a round's
+    variants together; pairing cancels it, where a difference of medians taken over different rounds would not.
+    """
     plain = timings["plain"]
     rows = {}
     for name, t in timings.items():
         rows[name] = {
             f"cpu_us_per_{per}": t.cpu_median * scale,
             f"wall_us_per_{per}": t.wall_median * scale,
-            "overhead_cpu_us": (t.cpu_median - plain.cpu_median) * scale,
-            "overhead_wall_us": (t.wall_median - plain.wall_median) * scale,
+            "overhead_cpu_us": statistics.median(a - b for a, b in zip(t.cpu, plain.cpu, strict=True)) * scale,
+            "overhead_wall_us": statistics.median(a - b for a, b in zip(t.wall, plain.wall, strict=True)) * scale,
             "rounds_cpu_us": [round(x * scale, 3) for x in t.cpu],
         }
     return rows
