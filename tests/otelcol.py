@@ -201,7 +201,8 @@ class TraceSink:
             "receivers": {
                 "otlp": {
                     "protocols": {
-                        "grpc": {"endpoint": f"{_LOOPBACK}:{self.ports.grpc}"},
+                        # a store takes what a Collector's batches hold, large captured prompts included
+                        "grpc": {"endpoint": f"{_LOOPBACK}:{self.ports.grpc}", "max_recv_msg_size_mib": 1024},
                         "http": {"endpoint": f"{_LOOPBACK}:{self.ports.http}"},
                     }
                 }
