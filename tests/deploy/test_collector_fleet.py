@@ -4,9 +4,9 @@ of two gateways from collector/otel-collector-gateway.yaml, scraped by Prometheu
 
 One scenario, in order: healthy traffic (every dashboard query and rule answers); one gateway stopped for more than
 20 s while the apps keep sending; the apps finish; both agents restarted while that gateway is still down (what they
-hold for it waits in their persistent queues on disk); the gateway comes back. Then metric totals in Prometheus equal each
-app's own counts, every GenAI span the apps made reached the trace store once, and each app instance's series are
-exposed by exactly one gateway."""
+hold for it waits in their persistent queues on disk); the gateway comes back. Then metric totals in Prometheus equal
+each app's own counts, every GenAI span the apps made reached the trace store once, and each app instance's series
+are exposed by exactly one gateway."""
 
 from __future__ import annotations
 

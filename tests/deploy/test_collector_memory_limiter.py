@@ -3,7 +3,8 @@
 metric totals in Prometheus recover to exactly what the app counted.
 
 The Collector is collector/otel-collector.yaml with its listening ports moved and its memory limit lowered to
-24 MiB (spike 8 MiB: refusing above 16 MiB), so that a burst of large spans (captured prompts of 16 KiB) goes past it on any machine."""
+24 MiB (spike 8 MiB: refusing above 16 MiB), so that a burst of large spans (captured prompts of 16 KiB) goes past it
+on any machine."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 message capture on (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true), so every gateway call makes a span of
 about BURST_KB kilobytes, exported as fast as the SDK exports: more than a small Collector can hold at once.
 
-Prints one ``RESULT {json}`` line: calls made, exceptions seen, the slowest call of the burst (seconds) and the tokens the gateway
-reported (per "model/token_type"); then exits (the SDK flushes what is left at exit).
+Prints one ``RESULT {json}`` line: calls made, exceptions seen, the slowest call of the burst (seconds) and the tokens
+the gateway reported (per "model/token_type"); then exits (the SDK flushes what is left at exit).
 
 Environment: GATEWAY_URL, APP_TAG, BURST (calls, default 400), BURST_KB (prompt size, default 64), ROUNDS (ordinary
 traffic rounds after the burst, default 3)."""
