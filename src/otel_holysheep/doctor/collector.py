@@ -22,6 +22,7 @@ _LOSS: Final = re.compile(
     r"(metric_points|spans|log_records)(?:_total)?$"
 )
 _ACCEPTED: Final = re.compile(r"^otelcol_receiver_accepted_metric_points(?:_total)?$")
+_REFUSED: Final = re.compile(r"^otelcol_receiver_(?:refused|failed)_metric_points(?:_total)?$")
 
 
 def health_url(url: str) -> str:
@@ -82,11 +83,16 @@ def _telemetry(url: str, timeout: float, get: HttpGet) -> list[Finding]:
 
 def _received(samples: list[Sample]) -> Finding:
     accepted = sum(value for name, _, value in samples if _ACCEPTED.match(name))
-    if accepted > 0:
-        return ok("collector.received", f"the Collector accepted {accepted:,.0f} metric points since it started")
+    refused = sum(value for name, _, value in samples if _REFUSED.match(name))
+    if accepted + refused > 0:
+        return ok(
+            "collector.received",
+            f"the Collector received {accepted + refused:,.0f} metric points since it started ({accepted:,.0f} "
+            "accepted)",
+        )
     return warn(
         "collector.received",
-        "the Collector has accepted no metric points since it started",
+        "the Collector has received no metric points since it started",
         "point the apps at it: OTEL_METRICS_EXPORTER=otlp, OTEL_EXPORTER_OTLP_ENDPOINT=http://<collector>:4318, "
         "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, and check its otlp receiver's endpoints",
     )

@@ -71,8 +71,9 @@ def check_values(env: Mapping[str, str], settings: c.Settings, warnings: Sequenc
         )
     known = set(c.ENV_VARS)
     for name in sorted(n for n in env if n.startswith(PREFIX) and n not in known):
-        close = difflib.get_close_matches(name, c.ENV_VARS, n=1, cutoff=0.8)
-        fix = f"rename it to {close[0]}" if close else "remove it (the README's Configuration table lists the settings)"
+        ours = [var.removeprefix(PREFIX) for var in c.ENV_VARS if var.startswith(PREFIX)]
+        close = difflib.get_close_matches(name.removeprefix(PREFIX), ours, n=1, cutoff=0.8)
+        fix = f"rename it to {PREFIX}{close[0]}" if close else "remove it (the README's Configuration table lists them)"
         findings.append(warn("config.unknown", f"{name} is not a setting otel-holysheep reads", fix))
     if not warnings:
         findings.append(ok("config.settings", "settings parse: " + describe(settings)))
