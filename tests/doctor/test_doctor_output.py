@@ -13,7 +13,7 @@ import yaml
 from engines import SHIPPED_RULE_FILES
 from otel_holysheep import cli
 from otel_holysheep.doctor import cli as doctor_cli
-from otel_holysheep.doctor.prometheus import RULES
+from otel_holysheep.doctor.prometheus import RULES, scrape_error_fix
 from otel_holysheep.doctor.render import render_json, render_text
 from otel_holysheep.doctor.result import EXIT_FAIL, EXIT_OK, EXIT_WARN, Finding, Status, exit_code, fail, ok, skip, warn
 
@@ -125,3 +125,36 @@ def test_the_instrumentation_core_never_imports_the_doctor() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("scrape_url", "error", "expected"),
+    [
+        # The lastError texts below are what Prometheus 2.53 reported for these targets.
+        (
+            "http://localhost:9464/metrics",
+            'Get "http://localhost:9464/metrics": dial tcp 127.0.0.1:9464: connect: connection refused',
+            "scrape host.docker.internal:9464",
+        ),
+        (
+            "http://app:9464/metrics",
+            'Get "http://app:9464/metrics": dial tcp 10.0.0.7:9464: connect: connection refused',
+            "an app in a container must listen on 0.0.0.0 (OTEL_EXPORTER_PROMETHEUS_HOST=0.0.0.0)",
+        ),
+        (
+            "http://host.docker.internal:9464/metrics",
+            'Get "http://host.docker.internal:9464/metrics": dial tcp: lookup host.docker.internal on 127.0.0.11:53: '
+            "no such host",
+            "Prometheus cannot resolve host.docker.internal: host.docker.internal exists by default only on Docker "
+            'Desktop; on Linux add extra_hosts: ["host.docker.internal:host-gateway"]',
+        ),
+        (
+            "http://10.0.0.7:9464/metrics",
+            'Get "http://10.0.0.7:9464/metrics": context deadline exceeded',
+            "nothing answers at 10.0.0.7:9464 in time",
+        ),
+        ("http://app:9464/prom", "server returned HTTP status 404 Not Found", "set metrics_path: /metrics"),
+    ],
+)
+def test_scrape_error_hints(scrape_url: str, error: str, expected: str) -> None:
+    assert expected in scrape_error_fix(scrape_url, error)

@@ -223,6 +223,19 @@ def _assert_unhealthy_gateway(findings: list, source: str) -> None:
     assert gateway["gateway.prices"].fix.endswith("set OTEL_INSTRUMENTATION_HOLYSHEEP_PRICES_FILE to its path")
 
 
+def test_price_file_the_app_has_not_loaded(apps: Apps, tmp_path: Path) -> None:
+    """The doctor's environment prices my-finetune, the running app does not: it needs a restart."""
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("models:\n  my-finetune: {input: 1.0, output: 3.0}\n")
+    env = {**apps.env, "OTEL_INSTRUMENTATION_HOLYSHEEP_PRICES_FILE": str(prices)}
+    finding = only(run(env, metrics=apps.metrics(apps.unhealthy), interval=0), "gateway.prices")
+    assert (finding.status, finding.fix) == (
+        WARN,
+        "the price book configured here prices them: restart the app so it loads "
+        "OTEL_INSTRUMENTATION_HOLYSHEEP_PRICES_FILE",
+    )
+
+
 def test_series_budget(apps: Apps) -> None:
     findings = run(apps.env, metrics=apps.metrics(apps.healthy), interval=0, max_series_per_model=150)
     budget = only(findings, "app.series_budget")

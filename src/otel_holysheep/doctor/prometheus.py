@@ -191,10 +191,11 @@ def _target(target: Mapping[str, Any]) -> Finding:
             "wait one scrape interval and run otel-holysheep doctor again",
         )
     error = str(target.get("lastError") or "no error reported")
-    return fail("prometheus.target", f"Prometheus cannot scrape {name}: {error}", _scrape_fix(scrape_url, error))
+    return fail("prometheus.target", f"Prometheus cannot scrape {name}: {error}", scrape_error_fix(scrape_url, error))
 
 
-def _scrape_fix(scrape_url: str, error: str) -> str:
+def scrape_error_fix(scrape_url: str, error: str) -> str:
+    """What to do about a target Prometheus reports down with ``error`` (its lastError text)."""
     parts = urllib.parse.urlsplit(scrape_url)
     host, port = parts.hostname or "?", _port_of(scrape_url)
     lowered = error.lower()
