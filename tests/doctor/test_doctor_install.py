@@ -20,6 +20,7 @@ from doctor_helpers import (
     python_with_site,
     restricted_site,
     run,
+    running_app,
     start_app,
     stderr_of,
     wait_ready,
@@ -279,12 +280,8 @@ def test_app_whose_exporter_is_not_installed() -> None:
         assert only(findings, "app.reachable").status is FAIL
 
         fixed = app_env(sim.base_url, port, OTEL_METRICS_EXPORTER="prometheus")
-        proc = start_app("healthy", fixed)
-        try:
-            wait_ready(proc)
+        with running_app("healthy", fixed):
             findings = run(fixed, metrics=url, interval=0)
-        finally:
-            stop(proc)
         assert only(findings, "install.exporter.metrics").status is OK
         assert [(f.check, f.status) for f in findings if f.section == "app"] == [
             ("app.reachable", OK),

@@ -9,7 +9,6 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlsplit
 
 from .. import _config as c
 from .._pricing import PriceBook, PriceBookError, read_price_file
@@ -148,8 +147,7 @@ def check_app_urls(env: Mapping[str, str], settings: c.Settings, given: Sequence
                 )
             )
             continue
-        path = urlsplit(url.strip()).path.rstrip("/") + CHAT_PATH
-        match = c.match_base_url(index.get(base.host, ()), base.scheme, base.port, path)
+        match = c.match_base_url(index.get(base.host, ()), base.scheme, base.port, base.path + CHAT_PATH)
         if match is not None:
             findings.append(
                 ok("config.app_url", f"calls to {base}{CHAT_PATH} ({source}) are measured (base URL {match})")
