@@ -1,7 +1,7 @@
 """``--collector``: a real OpenTelemetry Collector (the project's otelcol-holysheep build, or otelcol-contrib) on
 loopback: one whose pipeline exports to the debug exporter, one whose exporter points at a closed port (no retry,
-no queue, so the failure comes back to the receiver as refused data). Data is pushed with the SDK's OTLP/HTTP
-exporter."""
+no queue, so the failure comes back to the receiver as refused data). Data is pushed as an app's OTLP/HTTP
+exporter pushes it."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 from doctor_helpers import GOOD_EXPORTERS, only, run
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from engines import ENGINES_BIN, EngineServer, find_binary, free_port
+from engines import ENGINES_BIN, EngineServer, find_binary, free_port, http_request
 from otel_holysheep.doctor.collector import health_url, telemetry_url
 from otel_holysheep.doctor.result import Status
 
@@ -88,14 +88,22 @@ class CollectorServer(EngineServer):
     def telemetry_url(self) -> str:
         return f"http://127.0.0.1:{self.telemetry_port}/metrics"
 
-    def push(self) -> None:
-        """Send one batch of metrics over OTLP/HTTP, as an app with OTEL_METRICS_EXPORTER=otlp does."""
-        exporter = OTLPMetricExporter(endpoint=f"http://127.0.0.1:{self.otlp_port}/v1/metrics", timeout=2)
-        reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    def push(self) -> int:
+        """POST one OTLP/HTTP metrics request with one data point (what an app's OTLP exporter sends, without its
+        retries, so the counts are exact); the Collector's HTTP status."""
+        reader = InMemoryMetricReader()
         provider = MeterProvider(metric_readers=[reader])
         provider.get_meter("doctor-test").create_counter("doctor.pushed").add(3, {"model": "gpt-4.1"})
-        provider.force_flush()
+        data = reader.get_metrics_data()
         provider.shutdown()
+        assert data is not None
+        status, _ = http_request(
+            f"http://127.0.0.1:{self.otlp_port}/v1/metrics",
+            data=encode_metrics(data).SerializeToString(),
+            method="POST",
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+        return status
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,7 @@ def test_healthy_collector(collectors: Collectors) -> None:
         "point the apps at it: OTEL_METRICS_EXPORTER=otlp, OTEL_EXPORTER_OTLP_ENDPOINT=http://<collector>:4318, "
         "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, and check its otlp receiver's endpoints",
     )
-    good.push()
+    assert good.push() == 200
     after = _collector(good)
     assert after == {
         "collector.health": (OK, f"the Collector is healthy ({good.url}/ answered 200)", ""),
@@ -153,7 +161,7 @@ def test_healthy_collector(collectors: Collectors) -> None:
 
 def test_failing_exports(collectors: Collectors) -> None:
     broken = collectors.broken
-    broken.push()
+    assert broken.push() == 503  # the exporter behind the receiver failed: retry later
     found = _collector(broken)
     assert found["collector.health"][0] is OK
     assert found["collector.received"] == (
