@@ -51,6 +51,7 @@ RULES: Final[Mapping[str, tuple[str, ...]]] = {
     ),
 }
 ALERT_PREFIX: Final = "HolySheep"
+MAX_LISTED: Final = 5  # targets up in one job named one by one; more are counted
 _LOCAL_HOSTS: Final = ("localhost", "127.0.0.1", "::1", "[::1]")
 _CONTAINER_HINT: Final = (
     "if Prometheus runs in a container, localhost is that container itself: scrape host.docker.internal:{port} "
@@ -174,17 +175,25 @@ def _targets(targets: list[dict[str, Any]], instances: set[tuple[str, str]], met
             what = f"Prometheus has no {' / '.join(JOBS)} job and no target with holysheep_* series"
             fix = "add the holysheep-apps job of the shipped prometheus.yml (targets: your apps' host:9464) and reload"
         return [fail("prometheus.target", what, fix)]
-    return [_target(target) for target in relevant]
+    up: dict[str, list[str]] = {}
+    findings = []
+    for target in relevant:
+        if target.get("health") == "up":
+            up.setdefault(str(target.get("labels", {}).get("job", "?")), []).append(str(target.get("scrapeUrl", "?")))
+        else:
+            findings.append(_target(target))
+    for job, urls in sorted(up.items()):
+        shown = ", ".join(sorted(urls)) if len(urls) <= MAX_LISTED else f"{len(urls)} targets"
+        findings.insert(0, ok("prometheus.target", f"Prometheus scrapes {shown} (job {job}): up"))
+    return findings
 
 
 def _target(target: Mapping[str, Any]) -> Finding:
+    """The line for a target that is not up."""
     labels = target.get("labels", {})
     scrape_url = str(target.get("scrapeUrl", "?"))
     name = f"{scrape_url} (job {labels.get('job', '?')})"
-    health = target.get("health")
-    if health == "up":
-        return ok("prometheus.target", f"Prometheus scrapes {name}: up")
-    if health != "down":
+    if target.get("health") != "down":
         return warn(
             "prometheus.target",
             f"{name} has not been scraped yet",
