@@ -40,9 +40,11 @@ _PACKAGES: Final = {
     "otlp_proto_grpc": "opentelemetry-exporter-otlp-proto-grpc",
     "console": "opentelemetry-sdk",
 }
-# Entry-point names or targets of instrumentors that also record gen_ai.client.* metrics for the openai SDK:
-# opentelemetry-instrumentation-openai-v2 / -genai-openai (`openai`) and look-alikes.
-_GENAI_MARKERS: Final = ("openai", "genai", "gen_ai")
+# Instrumentors of the openai SDK record gen_ai.client.* metrics for the very calls we measure: the official
+# opentelemetry-instrumentation-openai-v2 / -genai-openai and look-alikes all register an `openai...` entry point.
+# The OpenAI Agents SDK instrumentation records spans only.
+_GENAI_MARKER: Final = "openai"
+_NOT_GENAI: Final = "agents"
 _OURS_AND_GENERIC: Final = frozenset({ENTRY_POINT, "httpx", "httpx2"})
 
 
@@ -259,12 +261,13 @@ def _exporter_fix(signal: str, var: str, name: str, resolved: str, installed: Ma
 
 
 def check_genai_peers(env: Mapping[str, str], genai_metrics: bool) -> Finding:
-    """Another instrumentor that records gen_ai.* metrics for the same openai SDK calls would double count them."""
+    """Another instrumentor of the openai SDK records gen_ai.* metrics for the same calls: they would count twice."""
     peers = [
         entry_point
         for entry_point in entry_points(group=INSTRUMENTOR_GROUP)
         if entry_point.name not in _OURS_AND_GENERIC
-        and any(marker in f"{entry_point.name} {entry_point.value}".lower() for marker in _GENAI_MARKERS)
+        and _GENAI_MARKER in f"{entry_point.name} {entry_point.value}".lower()
+        and _NOT_GENAI not in f"{entry_point.name} {entry_point.value}".lower()
     ]
     active = [peer for peer in peers if not _is_disabled(peer.name, env)]
     if not peers:
