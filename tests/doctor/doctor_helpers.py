@@ -18,6 +18,7 @@ from typing import Any
 from otel_holysheep.demo.run import stop
 from otel_holysheep.doctor.cli import Options, collect
 from otel_holysheep.doctor.result import Finding, Status
+from otel_holysheep.report.sources import parse_exposition
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src"
@@ -153,12 +154,18 @@ def stderr_of(proc: subprocess.Popen[str]) -> str:
     return proc.stderr.read()
 
 
-def metric_value(url: str, name: str, labels: Mapping[str, str]) -> float | None:
-    from otel_holysheep.report.sources import parse_exposition
-
+def samples(url: str) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample of a /metrics page, read with plain urllib."""
     with urllib.request.urlopen(url, timeout=5) as answer:
-        text = answer.read().decode()
-    for sample, sample_labels, value in parse_exposition(text, url=url):
+        return parse_exposition(answer.read().decode(), url=url)
+
+
+def sample_names(url: str) -> set[str]:
+    return {name for name, _, _ in samples(url)}
+
+
+def metric_value(url: str, name: str, labels: Mapping[str, str]) -> float | None:
+    for sample, sample_labels, value in samples(url):
         if sample == name and all(sample_labels.get(k) == v for k, v in labels.items()):
             return value
     return None

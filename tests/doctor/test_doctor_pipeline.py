@@ -1,7 +1,7 @@
 """The doctor against real processes: instrumented apps under opentelemetry-instrument (a healthy one, one with the
-tutorial's problems, one with otel-holysheep disabled) talking to the gateway simulator, and two real Prometheus
-servers: a good scrape config with the shipped rules, and a broken one (a target on a closed port, a rule file with
-a missing and a failing rule, alerts without their `for:` delay)."""
+tutorial's problems, one whose base URL setting misses the URL it calls) talking to the gateway simulator, and two
+real Prometheus servers: a good scrape config with the shipped rules, and a broken one (a target on a closed port,
+a rule file with a missing and a failing rule, alerts without their `for:` delay)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from doctor_helpers import (
     metric_value,
     only,
     run,
+    sample_names,
     start_app,
     statuses,
     stop,
@@ -44,7 +45,7 @@ class Apps:
     gateway: str
     healthy: str  # host:port of each app's /metrics
     unhealthy: str
-    disabled: str
+    unmeasured: str  # OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS left at the public gateway: nothing it calls matches
     closed: str  # nothing listens there
 
     def metrics(self, address: str) -> str:
@@ -64,7 +65,7 @@ def apps() -> Iterator[Apps]:
         modes = (
             ("healthy", {}),
             ("unhealthy", {"OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "5"}),
-            ("healthy", {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "holysheep"}),
+            ("healthy", {"OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": "<unset>"}),
         )
         procs = [
             start_app(mode, app_env(sim.base_url, port, **extra))
@@ -119,7 +120,7 @@ def proms(apps: Apps, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom
         )
         broken = stack.enter_context(
             start_prometheus(
-                prometheus_config({"holysheep-apps": [apps.unhealthy, apps.disabled, apps.closed]}),
+                prometheus_config({"holysheep-apps": [apps.unhealthy, apps.unmeasured, apps.closed]}),
                 _broken_rules(broken_dir),
                 broken_dir,
             )
@@ -245,13 +246,28 @@ def test_series_budget(apps: Apps) -> None:
     assert only(findings, "app.active_requests").status is SKIP
 
 
-def test_app_without_otel_holysheep(apps: Apps) -> None:
-    url = apps.metrics(apps.disabled)
-    findings = run(apps.env, metrics=url, interval=0)
-    series = only(findings, "app.series")
-    assert series.status is FAIL
-    assert series.message.startswith(f"{url} serves ") and series.message.endswith(" none from otel-holysheep")
-    assert "opentelemetry-instrument with otel-holysheep installed and enabled" in series.fix
+def test_app_with_a_wrong_base_url(apps: Apps) -> None:
+    """The app calls the simulator but was left with the default base URL: run with the app's own environment, the
+    doctor fails on exactly the two lines that show it, and both name the setting."""
+    url = apps.metrics(apps.unmeasured)
+    findings = run(dict(GOOD_EXPORTERS), metrics=url, interval=0, app_urls=(apps.gateway,))
+    assert [(f.check, f.message, f.fix) for f in findings if f.status is FAIL] == [
+        (
+            "config.app_url",
+            f"the app calls {apps.gateway} (--app-url), but OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS covers only "
+            "https://api.holysheep.ai/v1 (no base URL for host 127.0.0.1): those requests pass through unmeasured",
+            f"set OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS={apps.gateway}",
+        ),
+        (
+            "app.series",
+            f"{url} serves {len(sample_names(url))} metric names from the OpenTelemetry Prometheus exporter, none from "
+            "otel-holysheep",
+            "set OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS to the base URL the app really calls (now "
+            "https://api.holysheep.ai/v1; check it with --app-url URL), and make sure otel-holysheep is installed and "
+            "enabled in the app's environment (install.* lines); the series appear after the first request",
+        ),
+    ]
+    assert [f.status for f in findings if f.status is WARN] == []
     assert [f.check for f in findings if f.section == "gateway"] == ["gateway"]  # skipped: nothing to judge
 
 
@@ -297,7 +313,7 @@ def test_broken_prometheus(apps: Apps, proms: Proms) -> None:
     last_error = next(t["lastError"] for t in proms.broken.targets() if t["labels"]["instance"] == apps.closed)
     assert "connection refused" in last_error
     targets = every(findings, "prometheus.target")
-    up = ", ".join(sorted(f"http://{address}/metrics" for address in (apps.disabled, apps.unhealthy)))
+    up = ", ".join(sorted(f"http://{address}/metrics" for address in (apps.unmeasured, apps.unhealthy)))
     assert [(f.status, f.message) for f in targets] == [
         (OK, f"Prometheus scrapes {up} (job holysheep-apps): up"),
         (FAIL, f"Prometheus cannot scrape http://{apps.closed}/metrics (job holysheep-apps): {last_error}"),
@@ -326,7 +342,7 @@ def test_broken_prometheus(apps: Apps, proms: Proms) -> None:
     assert (series.status, series.message) == (
         WARN,
         f"holysheep_requests_total arrives from holysheep-apps/{apps.unhealthy}, but not from "
-        f"http://{apps.disabled}/metrics (up, scraped, without otel-holysheep series)",
+        f"http://{apps.unmeasured}/metrics (up, scraped, without otel-holysheep series)",
     )
 
     alerts = every(findings, "prometheus.alerts")

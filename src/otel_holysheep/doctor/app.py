@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from .._config import ENV_GENAI_METRICS, ENV_MAX_MODELS
+from .._config import ENV_BASE_URLS, ENV_GENAI_METRICS, ENV_MAX_MODELS
 from ..report.errors import ReportError
 from ..report.fetch import http_get, normalize_url
 from ..report.sources import HttpGet, MetricsEndpointSource
@@ -38,6 +38,7 @@ def check_app(
     interval: float,
     timeout: float,
     max_series_per_model: int,
+    base_urls: str,
     get: HttpGet = http_get,
     sleep: Callable[[float], None] = time.sleep,
 ) -> AppResult:
@@ -49,7 +50,7 @@ def check_app(
     findings = [ok("app.reachable", f"{source.url} answers with {len(first):,} samples")]
     ours = [sample for sample in first if sample[0].startswith("holysheep_")]
     if not ours:
-        findings.append(_no_series(source.url, first))
+        findings.append(_no_series(source.url, first, base_urls))
         return AppResult(findings, None)
     requests = sum(value for name, _, value in ours if name == REQUESTS)
     findings.append(ok("app.series", f"{len({_key(s) for s in ours}):,} holysheep_* series, {requests:,.0f} requests"))
@@ -93,7 +94,7 @@ def _unreachable_fix(url: str, env: Mapping[str, str]) -> str:
     return fix
 
 
-def _no_series(url: str, samples: list[Sample]) -> Finding:
+def _no_series(url: str, samples: list[Sample], base_urls: str) -> Finding:
     names = {name for name, _, _ in samples}
     if any(name.startswith("prometheus_") for name in names):
         what = "a Prometheus server's own metrics, not the app's"
@@ -105,10 +106,12 @@ def _no_series(url: str, samples: list[Sample]) -> Finding:
         what = "an OpenTelemetry Collector's own telemetry (:8888), not the apps' metrics"
         fix = "point --metrics at the Collector's prometheus exporter (:8889 in collector/otel-collector.yaml)"
     else:
-        what = f"{len(names)} metric names, none from otel-holysheep"
+        exporter = " from the OpenTelemetry Prometheus exporter" if "target_info" in names else ""
+        what = f"{len(names)} metric names{exporter}, none from otel-holysheep"
         fix = (
-            "run the app under opentelemetry-instrument with otel-holysheep installed and enabled (install.* lines); "
-            "the series appear after the first request to a configured base URL (config.app_url)"
+            f"set {ENV_BASE_URLS} to the base URL the app really calls (now {base_urls}; check it with --app-url URL), "
+            "and make sure otel-holysheep is installed and enabled in the app's environment (install.* lines); the "
+            "series appear after the first request"
         )
     return fail("app.series", f"{url} serves {what}", fix)
 

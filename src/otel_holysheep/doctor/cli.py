@@ -122,6 +122,7 @@ def collect(options: Options, env: Mapping[str, str]) -> list[Finding]:
             interval=options.interval,
             timeout=options.timeout,
             max_series_per_model=options.max_series_per_model,
+            base_urls=", ".join(map(str, config.base_urls)),
         )
         findings += app_result.findings
         if app_result.samples is not None:
