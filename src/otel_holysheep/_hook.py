@@ -20,7 +20,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
 from otel_holysheep._call import LAST_FAILURE, Call, Flavor, header_items
-from otel_holysheep._config import BaseUrl, Settings
+from otel_holysheep._config import BaseUrl, Settings, index_base_urls, match_base_url
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import add_stream_usage_option, parse_request, request_messages
 from otel_holysheep._pricing import PriceBook
@@ -36,28 +36,14 @@ class Hook:
         self.telemetry = telemetry
         self.prices = prices
         self.models = a.ModelLabels(settings.max_models)
-        hosts: dict[str, list[BaseUrl]] = {}
-        for base in settings.base_urls:
-            hosts.setdefault(base.host, []).append(base)
-        # Longest path first, so the most specific base URL decides the endpoint.
-        self._hosts = {host: tuple(sorted(bases, key=lambda b: -len(b.path))) for host, bases in hosts.items()}
+        self._hosts = index_base_urls(settings.base_urls)
 
     def route(self, url: Any) -> BaseUrl | None:
         """The base URL ``url`` falls under, or ``None`` (the cheap test every HTTP request pays)."""
         bases = self._hosts.get(url.host)
         if bases is None:
             return None
-        scheme = url.scheme
-        port = url.port or (443 if scheme == "https" else 80)
-        path = url.path
-        for base in bases:
-            if (
-                base.scheme == scheme
-                and base.port == port
-                and (not base.path or path == base.path or path.startswith(base.path + "/"))
-            ):
-                return base
-        return None
+        return match_base_url(bases, url.scheme, url.port, url.path)
 
     def begin(self, flavor: Flavor, request: Any, base: BaseUrl) -> Call | None:
         """Open the telemetry for one attempt; ``None`` means pass the request straight through."""
