@@ -105,7 +105,7 @@ def drive_and_check(
 
 def report(title: str, **counts: object) -> None:
     """One line in the test output (pytest -s, or the captured output of a failure): what was sent and received."""
-    print(f"[{title}] " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+    print(f"\n[{title}] " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
 
 
 def add_tokens(into: Counter[str], more: Mapping[str, int]) -> None:
