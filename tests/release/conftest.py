@@ -17,7 +17,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
     the pinned hatchling of this environment (so a file the sdist lacks is missing from the wheel too)."""
     out = tmp_path_factory.mktemp("dist")
     proc = run([sys.executable, "-m", "build", "--no-isolation", "--outdir", out, REPO], timeout=180, env=clean_env())
-    assert "Building wheel from sdist" in proc.stdout, proc.stdout  # not from the working tree
+    assert "Building wheel from sdist" in proc.stdout + proc.stderr, proc.stderr  # not from the working tree
     sdists, wheels = sorted(out.glob("*.tar.gz")), sorted(out.glob("*.whl"))
     assert len(sdists) == 1 and len(wheels) == 1, sorted(p.name for p in out.iterdir())
     return Dist(sdist=sdists[0], wheel=wheels[0])
