@@ -327,7 +327,7 @@ def test_internal_failures_never_reach_the_app(
         (_hook, "parse_request"),
         (_parsing.SseScanner, "feed"),
         (_call.Call, "finish"),
-        (_call.Call, "on_response"),
+        (_call.Call, "on_headers"),
         (_hook.Hook, "begin"),
     ):
         with monkeypatch.context() as patch, instrumented(), caplog.at_level(logging.DEBUG, "otel_holysheep"):

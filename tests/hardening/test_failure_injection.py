@@ -68,7 +68,7 @@ STEPS = [
     pytest.param(_instruments.Tally, "add", id="counter-recording"),
     pytest.param(_call.Call, "_record_rate_limits", id="rate-limit-headers"),
     pytest.param(_call.Call, "_end_span", id="span-end"),
-    pytest.param(_call.Call, "on_response", id="response-observation"),
+    pytest.param(_call.Call, "on_headers", id="response-observation"),
     pytest.param(_hook.Hook, "begin", id="request-start"),
     pytest.param(_hook.Hook, "route", id="routing"),
 ]
