@@ -3,8 +3,9 @@ sync and async.
 
 ``Hook.route`` / ``Hook.route_text`` decide cheaply whether a URL is the gateway's. For a matched request
 ``Hook.begin`` opens a :class:`Call` (span, in-flight gauge, request fields), the application's request runs exactly
-once, and the call is finished exactly once: when the body has been read to its end, fails, is closed early, or is garbage-collected.
-Every telemetry step runs under the never-raise guard; the application's own exceptions pass through unchanged.
+once, and the call is finished exactly once: when the body has been read to its end, fails, is closed early, or is
+garbage-collected. Every telemetry step runs under the never-raise guard; the application's own exceptions pass
+through unchanged.
 
 A client library is an adapter (``_httpx``, ``_requests``, ``_aiohttp``): its wrapper reads ``ACTIVE.hook``, routes
 the URL and hands the request to ``Hook.send`` / ``Hook.send_async`` with its :class:`Flavor`.
