@@ -18,6 +18,7 @@ from otel_holysheep._hook import ACTIVE, SENDING
 from otel_holysheep._safety import call_or_else, call_safely
 
 _CALL = "_otel_holysheep_call"
+_READING = "_otel_holysheep_reading"
 _observed_types: dict[type, type] = {}
 
 
@@ -97,11 +98,7 @@ class _ObservedReads:
 
     def _fp_read(self: Any, amt: int | None = None, *args: Any, **kwargs: Any) -> bytes:
         call: Call = self.__dict__[_CALL]
-        try:
-            data: bytes = _up(self)._fp_read(amt, *args, **kwargs)
-        except BaseException as exc:
-            call_safely(call.on_body_error, exc)
-            raise
+        data: bytes = _read(self, call, "_fp_read", amt, *args, **kwargs)
         if data and call.scanner is not None:
             call_or_else(call.on_chunk, data, call.drop_scanner)
         if (not data and amt != 0) or _fp_closed(self._fp):
@@ -110,21 +107,13 @@ class _ObservedReads:
 
     def _update_chunk_length(self: Any) -> None:
         call: Call = self.__dict__[_CALL]
-        try:
-            _up(self)._update_chunk_length()
-        except BaseException as exc:
-            call_safely(call.on_body_error, exc)
-            raise
+        _read(self, call, "_update_chunk_length")
         if self.chunk_left == 0:  # the last chunk: the body is complete
             call_safely(call.on_eof)
 
     def _handle_chunk(self: Any, amt: int | None) -> bytes:
         call: Call = self.__dict__[_CALL]
-        try:
-            data: bytes = _up(self)._handle_chunk(amt)
-        except BaseException as exc:
-            call_safely(call.on_body_error, exc)
-            raise
+        data: bytes = _read(self, call, "_handle_chunk", amt)
         if data and call.scanner is not None:
             call_or_else(call.on_chunk, data, call.drop_scanner)
         return data
@@ -133,7 +122,20 @@ class _ObservedReads:
         try:
             _up(self).close()
         finally:
-            call_safely(self.__dict__[_CALL].on_close)
+            if not self.__dict__.get(_READING):  # urllib3 closes before raising a read error: that error decides
+                call_safely(self.__dict__[_CALL].on_close)
+
+
+def _read(response: Any, call: Call, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Run the urllib3 response's own ``method``; a read error ends the call with that error."""
+    response.__dict__[_READING] = True
+    try:
+        return getattr(_up(response), method)(*args, **kwargs)
+    except BaseException as exc:
+        call_safely(call.on_body_error, exc)
+        raise
+    finally:
+        response.__dict__[_READING] = False
 
 
 def _up(response: Any) -> Any:
