@@ -116,6 +116,10 @@ def _observe(streams: Any, reader_type: type, request: AioRequest, response: Any
         # know: finish now.
         call.on_eof()
         return
+    error = content.exception()
+    if error is not None:  # the body failed while the headers were read (in the same packet)
+        call.on_body_error(error)
+        return
     key = id(content)
     _calls[key] = call
     content.__class__ = reader_type

@@ -1,7 +1,8 @@
 """Differential fault tests: the same client code, uninstrumented then instrumented, must observe the same thing.
 
 Same bytes, same parsed objects, same exception types and messages, across malformed, truncated, stalled, reset,
-compressed-and-corrupt and oversized responses, through raw httpx, raw httpx2 and the openai SDK, sync and async.
+compressed-and-corrupt and oversized responses, through raw httpx, raw httpx2, requests, aiohttp and the openai SDK,
+sync and async.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import aiohttp
 import httpx
 import httpx2
 import openai
 import pytest
+import requests
 
 from tests.hardening.replay_server import SCENARIOS, ReplayServer
 from tests.support import instrumented
@@ -77,7 +80,58 @@ def _sdk(stream: bool, use_async: bool) -> Callable[[str, str], Observation]:
     return observe
 
 
+def _requests(stream: bool) -> Callable[[str, str], Observation]:
+    def observe(base_url: str, scenario: str) -> Observation:
+        def run() -> Any:
+            with (
+                requests.Session() as session,
+                session.post(
+                    f"{base_url}/chat/completions",
+                    json=BODY,
+                    headers={"x-replay": scenario},
+                    timeout=TIMEOUT,
+                    stream=stream,
+                ) as r,
+            ):
+                if stream:  # piece by piece as they arrive (iter_lines is quadratic on the 10 MB one-line body)
+                    return r.status_code, b"".join(r.iter_content(chunk_size=None)), None
+                parsed = _outcome(r.json) if "json" in r.headers.get("content-type", "") else None
+                return r.status_code, r.content, parsed
+
+        return _outcome(run)
+
+    return observe
+
+
+def _aiohttp(stream: bool) -> Callable[[str, str], Observation]:
+    def observe(base_url: str, scenario: str) -> Observation:
+        async def run() -> Any:
+            timeout = aiohttp.ClientTimeout(sock_read=TIMEOUT)
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(f"{base_url}/chat/completions", json=BODY, headers={"x-replay": scenario}) as r,
+            ):
+                if stream:  # line by line, as an SSE consumer reads
+                    return r.status, b"".join([line async for line in r.content]), None
+                raw = await r.read()
+                parsed = None
+                if "json" in r.headers.get("content-type", ""):
+                    try:
+                        parsed = ("ok", await r.json())
+                    except Exception as exc:
+                        parsed = ("raise", type(exc).__name__, str(exc))
+                return r.status, raw, parsed
+
+        return _outcome(lambda: asyncio.run(run()))
+
+    return observe
+
+
 CLIENTS = [
+    pytest.param(_requests(stream=False), id="requests"),
+    pytest.param(_requests(stream=True), id="requests-stream"),
+    pytest.param(_aiohttp(stream=False), id="aiohttp"),
+    pytest.param(_aiohttp(stream=True), id="aiohttp-stream"),
     pytest.param(_raw_sync(httpx), id="httpx-sync"),
     pytest.param(_raw_sync(httpx2), id="httpx2-sync"),
     pytest.param(_raw_async(httpx), id="httpx-async"),
@@ -167,5 +221,54 @@ def test_early_break_is_the_same(replay: ReplayServer) -> None:
     plain = run()
     with instrumented(base_urls=[replay.base_url]) as cap:
         assert run() == plain
+        assert cap.value("holysheep.stream_outcomes", outcome="cancelled") == 1
+        assert cap.value("holysheep.active_requests") == 0
+
+
+def test_early_break_is_the_same_through_requests(replay: ReplayServer) -> None:
+    def run() -> list[bytes]:
+        with requests.post(
+            f"{replay.base_url}/chat/completions",
+            json=BODY,
+            headers={"x-replay": "sse_crlf_comments_split"},
+            stream=True,
+        ) as r:
+            got = []
+            for chunk in r.iter_content(chunk_size=None):
+                got.append(chunk)
+                if len(got) == 3:
+                    break
+            return got
+
+    plain = run()
+    with instrumented(base_urls=[replay.base_url]) as cap:
+        assert run() == plain
+        assert cap.value("holysheep.stream_outcomes", outcome="cancelled") == 1
+        assert cap.value("holysheep.active_requests") == 0
+
+
+def test_cancelled_task_mid_stream_is_the_same_through_aiohttp(replay: ReplayServer) -> None:
+    async def run() -> Observation:
+        async with aiohttp.ClientSession() as session:
+
+            async def reader() -> None:
+                async with session.post(
+                    f"{replay.base_url}/chat/completions", json=BODY, headers={"x-replay": "sse_stalled"}
+                ) as response:
+                    async for _ in response.content.iter_any():
+                        pass
+
+            task = asyncio.create_task(reader())
+            await asyncio.sleep(0.2)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                return ("cancelled",)
+            return ("finished",)
+
+    plain = asyncio.run(run())
+    with instrumented(base_urls=[replay.base_url]) as cap:
+        assert asyncio.run(run()) == plain == ("cancelled",)
         assert cap.value("holysheep.stream_outcomes", outcome="cancelled") == 1
         assert cap.value("holysheep.active_requests") == 0
