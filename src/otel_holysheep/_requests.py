@@ -99,10 +99,7 @@ class _ObservedReads:
     def _fp_read(self: Any, amt: int | None = None, *args: Any, **kwargs: Any) -> bytes:
         call: Call = self.__dict__[_CALL]
         data: bytes = _read(self, call, "_fp_read", amt, *args, **kwargs)
-        if data and call.scanner is not None:
-            call_or_else(call.on_chunk, data, call.drop_scanner)
-        if (not data and amt != 0) or _fp_closed(self._fp):
-            call_safely(call.on_eof)
+        call_safely(_observed, self, call, data, True, amt)
         return data
 
     def _update_chunk_length(self: Any) -> None:
@@ -114,16 +111,37 @@ class _ObservedReads:
     def _handle_chunk(self: Any, amt: int | None) -> bytes:
         call: Call = self.__dict__[_CALL]
         data: bytes = _read(self, call, "_handle_chunk", amt)
-        if data and call.scanner is not None:
-            call_or_else(call.on_chunk, data, call.drop_scanner)
+        call_safely(_observed, self, call, data, False, None)
         return data
 
     def close(self: Any) -> None:
         try:
             _up(self).close()
         finally:
-            if not self.__dict__.get(_READING):  # urllib3 closes before raising a read error: that error decides
-                call_safely(self.__dict__[_CALL].on_close)
+            call_safely(_released, self)
+
+    def release_conn(self: Any) -> None:
+        # urllib3 releases the connection when the body is read to its end, fails, or is closed; requests'
+        # Response.close() releases a fully read body without closing it. Whatever the reads reported came first.
+        try:
+            _up(self).release_conn()
+        finally:
+            call_safely(_released, self)
+
+
+def _observed(response: Any, call: Call, data: bytes, fp_read: bool, amt: int | None) -> None:
+    """Wire bytes the application's read took (still content-encoded). After ``_fp_read(amt)`` (not a chunk), an
+    empty read or a closed file is the end of the body."""
+    if data and call.scanner is not None:
+        call_or_else(call.on_chunk, data, call.drop_scanner)
+    if fp_read and ((not data and amt != 0) or _fp_closed(response._fp)):
+        call.on_eof()
+
+
+def _released(response: Any) -> None:
+    """Closed or released: a body not finished by now was abandoned by the application."""
+    if not response.__dict__.get(_READING):  # urllib3 closes before raising a read error: that error decides
+        response.__dict__[_CALL].on_close()
 
 
 def _read(response: Any, call: Call, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -143,7 +161,7 @@ def _up(response: Any) -> Any:
     return super(type(response), response)
 
 
-_READS = ("_fp_read", "_update_chunk_length", "_handle_chunk", "close")
+_READS = ("_fp_read", "_update_chunk_length", "_handle_chunk", "close", "release_conn")
 
 
 def _fp_closed(fp: Any) -> bool:
