@@ -1,9 +1,12 @@
-"""Next to the generic OpenTelemetry httpx instrumentation: both spans, correctly nested, in either order."""
+"""Next to the generic OpenTelemetry httpx, requests and aiohttp-client instrumentations: both spans, correctly nested,
+in either order, counted once, originals restored."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -61,3 +64,96 @@ def test_both_spans_nested(module: Any, instrumentor_cls: Any, generic_first: bo
     assert http[0].parent is not None
     assert http[0].parent.span_id == ours[0].context.span_id
     assert http[0].context.trace_id == ours[0].context.trace_id
+
+
+def _original(cls: type, name: str) -> Any:
+    return cls.__dict__[name]
+
+
+@pytest.mark.parametrize("generic_first", [True, False], ids=["generic-first", "holysheep-first"])
+def test_next_to_the_generic_requests_instrumentation(generic_first: bool, gateway: GatewaySimulator) -> None:
+    """The generic requests span (at Session.send) is the parent of ours (at HTTPAdapter.send), in either order."""
+    import requests
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+    originals = (_original(requests.Session, "send"), _original(requests.adapters.HTTPAdapter, "send"))
+    cap = providers()
+    setups = [
+        lambda: generic(RequestsInstrumentor, cap.tracer_provider, cap.meter_provider),
+        lambda: instrumented(cap, base_urls=[gateway.base_url]),
+    ]
+    if not generic_first:
+        setups.reverse()
+    with setups[0](), setups[1]():
+        response = requests.post(
+            f"{gateway.base_url}/chat/completions",
+            json={"model": "gpt-4.1", "messages": []},
+            headers={"Authorization": "Bearer sk-test", "x-sim-scenario": "prompt_tokens=4"},
+        )
+        assert response.json()["usage"]["prompt_tokens"] == 4
+        assert cap.value("holysheep.requests") == 1
+        assert cap.value("holysheep.tokens", token_type="prompt") == 4
+    spans = cap.spans()
+    ours = [s for s in spans if s.name == "chat gpt-4.1"]
+    http = [s for s in spans if s.name == "POST"]
+    assert len(ours) == 1, [s.name for s in spans]
+    assert len(http) == 1, [s.name for s in spans]
+    assert ours[0].parent is not None
+    assert ours[0].parent.span_id == http[0].context.span_id
+    assert (_original(requests.Session, "send"), _original(requests.adapters.HTTPAdapter, "send")) == originals
+
+
+def _aiohttp_client_instrumentor() -> Any:
+    """The generic aiohttp-client instrumentation from the peers directory (see requirements/bench.txt)."""
+    peers = Path(__file__).resolve().parents[2] / ".cache" / "bench-peers"
+    if not (peers / "opentelemetry" / "instrumentation" / "aiohttp_client").is_dir():
+        pytest.skip(f"the generic aiohttp-client instrumentation is not installed in {peers}: run `make test`")
+    sys.path.append(str(peers))
+    try:
+        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    finally:
+        sys.path.remove(str(peers))
+    return AioHttpClientInstrumentor
+
+
+@pytest.mark.parametrize("generic_first", [True, False], ids=["generic-first", "holysheep-first"])
+def test_next_to_the_generic_aiohttp_client_instrumentation(generic_first: bool, gateway: GatewaySimulator) -> None:
+    """The generic aiohttp-client span (trace signals inside ClientSession._request) nests under ours."""
+    import asyncio
+
+    import aiohttp
+
+    instrumentor_cls = _aiohttp_client_instrumentor()
+    originals = (_original(aiohttp.ClientSession, "__init__"), _original(aiohttp.ClientSession, "_request"))
+    cap = providers()
+    setups = [
+        lambda: generic(instrumentor_cls, cap.tracer_provider, cap.meter_provider),
+        lambda: instrumented(cap, base_urls=[gateway.base_url]),
+    ]
+    if not generic_first:
+        setups.reverse()
+
+    async def call() -> Any:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{gateway.base_url}/chat/completions",
+                json={"model": "gpt-4.1", "messages": [], "stream": True, "stream_options": {"include_usage": True}},
+                headers={"Authorization": "Bearer sk-test", "x-sim-scenario": "chunks=3"},
+            ) as response,
+        ):
+            return [line async for line in response.content]
+
+    with setups[0](), setups[1]():
+        assert asyncio.run(call())[-2] == b"data: [DONE]\n"
+        assert cap.value("holysheep.requests") == 1
+        assert cap.value("holysheep.stream_outcomes", outcome="completed") == 1
+        assert cap.value("holysheep.tokens", token_type="completion") == 3
+    spans = cap.spans()
+    ours = [s for s in spans if s.name == "chat gpt-4.1"]
+    http = [s for s in spans if s.name == "POST"]
+    assert len(ours) == 1, [s.name for s in spans]
+    assert len(http) == 1, [s.name for s in spans]
+    assert http[0].parent is not None
+    assert http[0].parent.span_id == ours[0].context.span_id
+    assert (_original(aiohttp.ClientSession, "__init__"), _original(aiohttp.ClientSession, "_request")) == originals
