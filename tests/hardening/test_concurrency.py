@@ -1,6 +1,6 @@
 """Concurrency and leaks: thousands of concurrent async requests (httpx2, aiohttp) and thread pools of sync ones
-(httpx, httpx2, requests), mixed with faults and cancellations. Counts must be exact, the in-flight gauge must end at zero, and repeated runs must not grow
-memory or open sockets."""
+(httpx, httpx2, requests), mixed with faults and cancellations. Counts must be exact, the in-flight gauge must end at
+zero, and repeated runs must not grow memory or open sockets."""
 
 from __future__ import annotations
 
