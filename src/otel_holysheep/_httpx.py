@@ -23,7 +23,7 @@ def targets(module: Any) -> list[tuple[type, str, Any]]:
     sync_stream, async_stream = make_stream_types(module)
 
     def observe(request: Any, response: Any, call: Call, is_async: bool) -> None:
-        call.on_headers(response.status_code, response_headers(header_items(response.headers)))
+        call.on_headers(response.status_code, wanted_headers(response.headers))
         content = getattr(response, "_content", None)
         if isinstance(content, bytes):
             # Already read (MockTransport and other custom transports hand back read responses): the bytes are
@@ -52,6 +52,11 @@ def _fields(request: Any) -> RequestFields:
             retry_count = value
             break
     return RequestFields(request.method, request.url.path, content if isinstance(content, bytes) else b"", retry_count)
+
+
+def wanted_headers(headers: Any) -> dict[str, str]:
+    """The response headers the core reads, in one pass over the raw list (``Headers.get`` scans all per name)."""
+    return response_headers(header_items(headers))
 
 
 def header_items(headers: Any) -> Iterator[tuple[bytes, bytes]]:

@@ -10,7 +10,6 @@ are still content-encoded there, as at httpx's transport level, so the core deco
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from otel_holysheep._call import RESPONSE_HEADER_NAMES, Call, Flavor, RequestFields
@@ -55,7 +54,7 @@ def _fields(request: Any) -> RequestFields:
         body = body.encode("utf-8")
     elif not isinstance(body, bytes):
         body = b""  # a file or generator upload: not ours to read
-    path = request.path_url.partition("?")[0]
+    path = "/" + request.url.partition("://")[2].partition("/")[2].partition("?")[0].partition("#")[0]
     return RequestFields(request.method, path, body, request.headers.get("x-stainless-retry-count"))
 
 
@@ -65,8 +64,7 @@ def _set_body(request: Any, body: bytes) -> None:
 
 
 def _observe(urllib3: Any, response: Any, call: Call) -> None:
-    headers = {k: v for k, v in response.headers.lower_items() if k in RESPONSE_HEADER_NAMES}
-    call.on_headers(response.status_code, headers)
+    call.on_headers(response.status_code, _wanted_headers(response.headers))
     content = response.__dict__.get("_content")
     if isinstance(content, bytes):  # handed back already read (a test double or a custom adapter)
         call.on_content(content)
@@ -79,8 +77,17 @@ def _observe(urllib3: Any, response: Any, call: Call) -> None:
         call.on_eof()
         return
     raw.__dict__[_CALL] = call
-    raw.__class__ = _observed_type(type(raw))  # same layout, same name; only the reads below are added
-    weakref.finalize(raw, _abandoned, call)  # the app dropped an unread response without closing it
+    # Same layout, same name; only the reads below are added. A response the application drops unread and unclosed
+    # is closed by io.IOBase's finalizer, which reaches the close() below: no weakref.finalize needed.
+    raw.__class__ = _observed_type(type(raw))
+
+
+def _wanted_headers(headers: Any) -> dict[str, str]:
+    """The response headers the core reads; requests has joined repeats already."""
+    store = getattr(headers, "_store", None)  # CaseInsensitiveDict: lower-cased name -> (name, value)
+    if isinstance(store, dict):
+        return {name: found[1] for name in RESPONSE_HEADER_NAMES if (found := store.get(name)) is not None}
+    return {k: v for k, v in headers.lower_items() if k in RESPONSE_HEADER_NAMES}
 
 
 def _observed_type(base: type) -> type:
@@ -148,7 +155,7 @@ def _read(response: Any, call: Call, method: str, *args: Any, **kwargs: Any) -> 
     """Run the urllib3 response's own ``method``; a read error ends the call with that error."""
     response.__dict__[_READING] = True
     try:
-        return getattr(_up(response), method)(*args, **kwargs)
+        return getattr(type(response).__base__, method)(response, *args, **kwargs)
     except BaseException as exc:
         call_safely(call.on_body_error, exc)
         raise
@@ -169,7 +176,3 @@ def _fp_closed(fp: Any) -> bool:
         return True
     isclosed = getattr(fp, "isclosed", None)
     return bool(isclosed()) if isclosed is not None else bool(getattr(fp, "closed", False))
-
-
-def _abandoned(call: Call) -> None:
-    call_safely(call.on_close)
