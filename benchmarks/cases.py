@@ -6,7 +6,7 @@ import asyncio
 import json
 import tracemalloc
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from benchmarks import _fakes as f
@@ -278,10 +278,8 @@ def not_gateway(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
             def run_fn(n: int) -> None:
                 for _ in range(n):
                     if is_async:  # drive the coroutine by hand: no event loop cost on either side
-                        try:
+                        with suppress(StopIteration):
                             fn(*args, **kwargs).send(None)
-                        except StopIteration:
-                            pass
                     else:
                         fn(*args, **kwargs)
 
