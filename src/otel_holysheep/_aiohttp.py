@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from otel_holysheep._call import Call, Flavor, RequestFields, response_headers
 from otel_holysheep._hook import ACTIVE, SENDING
-from otel_holysheep._safety import call_or_else, call_safely
+from otel_holysheep._safety import call_safely
 
 # id(observed reader) -> its call. A StreamReader has __slots__ and no __dict__: the call cannot live on it.
 _calls: dict[int, Call] = {}
@@ -47,6 +47,7 @@ def targets(module: Any) -> list[tuple[type, str, Any]]:
         _fields,
         _set_body,
         lambda request, response, call, is_async: _observe(streams, reader_type, request, response, call),
+        (module.ClientResponseError,),  # raise_for_status=True: the status of the response it raised for
     )
     return [(module.ClientSession, "_request", lambda original: _wrapper(original, flavor))]
 
@@ -140,8 +141,7 @@ def _observed_reader_type(base: Any, closed_type: type, closed: object) -> type:
             data: bytes = super()._read_nowait_chunk(n)
             call = _calls.get(id(self))
             if call is not None:
-                if call.scanner is not None:
-                    call_or_else(call.on_chunk, data, call.drop_scanner)
+                call.on_body_bytes(data)
                 if self._eof and not self._buffer:
                     end(self, call.on_eof)
             return data

@@ -15,7 +15,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
 from otel_holysheep._parsing import Decoder, JsonScanner, ResponseInfo, SseScanner, cap_text, decoder_for
-from otel_holysheep._safety import call_safely
+from otel_holysheep._safety import call_or_else, call_safely
 
 if TYPE_CHECKING:
     from otel_holysheep._config import BaseUrl
@@ -62,6 +62,8 @@ class Flavor(NamedTuple):
     fields: Callable[[Any], RequestFields]  # (request) -> what the core reads from it
     set_body: Callable[[Any, bytes], None]  # (request, new body)
     observe: Callable[[Any, Any, Call, bool], None]  # (request, response, call, is_async)
+    # Exceptions the library raises *for* a response, carrying its ``status`` (aiohttp's raise_for_status=True).
+    status_errors: tuple[type[BaseException], ...] = ()
 
 
 class Call:
@@ -117,6 +119,11 @@ class Call:
     # --- the three ways in -----------------------------------------------------------------------------------
     def fail(self, exc: BaseException) -> None:
         """The request raised before any response: classify and finish."""
+        code = getattr(exc, "status", None) if isinstance(exc, self.flavor.status_errors) else None
+        if isinstance(code, int) and code >= 400:  # an HTTP error status the library turned into an exception
+            self.status_code = code
+            self.finish(a.STATUS_FAILURE, a.http_error_type(code), None, None)
+            return
         error = self._classify(exc, before_headers=True)
         status = a.STATUS_TIMEOUT if error == a.ERROR_TIMEOUT else a.STATUS_ERROR
         self.finish(status, error, None, None)
@@ -165,6 +172,12 @@ class Call:
                 self.first_token_at = time.perf_counter()
         else:
             scanner.feed(data)
+
+    def on_body_bytes(self, chunk: bytes) -> None:
+        """Body bytes as the application reads them (adapters call this): never raises; a parser that fails is
+        switched off for the rest of the body, the application's bytes untouched."""
+        if self.scanner is not None:
+            call_or_else(self.on_chunk, chunk, self.drop_scanner)
 
     def drop_scanner(self) -> None:
         """Parsing failed: stop parsing this body (the application's bytes are untouched)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from otel_holysheep._call import RESPONSE_HEADER_NAMES, Call, Flavor, RequestFields
 from otel_holysheep._hook import ACTIVE, SENDING
-from otel_holysheep._safety import call_or_else, call_safely
+from otel_holysheep._safety import call_safely
 
 _CALL = "_otel_holysheep_call"
 _READING = "_otel_holysheep_reading"
@@ -123,7 +123,7 @@ class _ObservedReads:
 
     def close(self: Any) -> None:
         try:
-            _up(self).close()
+            _own(self, "close")()
         finally:
             call_safely(_released, self)
 
@@ -131,7 +131,7 @@ class _ObservedReads:
         # urllib3 releases the connection when the body is read to its end, fails, or is closed; requests'
         # Response.close() releases a fully read body without closing it. Whatever the reads reported came first.
         try:
-            _up(self).release_conn()
+            _own(self, "release_conn")()
         finally:
             call_safely(_released, self)
 
@@ -139,8 +139,8 @@ class _ObservedReads:
 def _observed(response: Any, call: Call, data: bytes, fp_read: bool, amt: int | None) -> None:
     """Wire bytes the application's read took (still content-encoded). After ``_fp_read(amt)`` (not a chunk), an
     empty read or a closed file is the end of the body."""
-    if data and call.scanner is not None:
-        call_or_else(call.on_chunk, data, call.drop_scanner)
+    if data:
+        call.on_body_bytes(data)
     if fp_read and ((not data and amt != 0) or _fp_closed(response._fp)):
         call.on_eof()
 
@@ -155,7 +155,7 @@ def _read(response: Any, call: Call, method: str, *args: Any, **kwargs: Any) -> 
     """Run the urllib3 response's own ``method``; a read error ends the call with that error."""
     response.__dict__[_READING] = True
     try:
-        return getattr(type(response).__base__, method)(response, *args, **kwargs)
+        return _own(response, method)(*args, **kwargs)
     except BaseException as exc:
         call_safely(call.on_body_error, exc)
         raise
@@ -163,9 +163,9 @@ def _read(response: Any, call: Call, method: str, *args: Any, **kwargs: Any) -> 
         response.__dict__[_READING] = False
 
 
-def _up(response: Any) -> Any:
-    """The urllib3 response's own methods (its observed subclass's superclass)."""
-    return super(type(response), response)
+def _own(response: Any, method: str) -> Any:
+    """urllib3's own ``method`` of ``response`` (its observed type's base)."""
+    return getattr(type(response).__base__, method).__get__(response)
 
 
 _READS = ("_fp_read", "_update_chunk_length", "_handle_chunk", "close", "release_conn")

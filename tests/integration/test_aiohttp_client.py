@@ -161,6 +161,20 @@ def test_error_statuses(status: int, gateway: GatewaySimulator, captured: Captur
         assert captured.total("holysheep.retry_after", model="gpt-4.1") == pytest.approx(7, abs=0.01)
 
 
+def test_raise_for_status_keeps_the_http_status(gateway: GatewaySimulator, captured: Captured) -> None:
+    async def go() -> None:
+        async with aiohttp.ClientSession(raise_for_status=True) as session:
+            await session.post(f"{gateway.base_url}/chat/completions", json=chat(), headers=scenario("status=429"))
+
+    with pytest.raises(aiohttp.ClientResponseError) as raised:
+        run(go())
+    assert raised.value.status == 429
+    assert captured.value("holysheep.requests", status="failure") == 1
+    assert captured.value("holysheep.errors", model="gpt-4.1", error_type="http_429") == 1
+    assert captured.spans()[0].attributes["http.response.status_code"] == 429
+    assert captured.value("holysheep.active_requests") == 0
+
+
 def test_cut_stream_is_interrupted(gateway: GatewaySimulator, captured: Captured) -> None:
     async def go() -> None:
         async with (
