@@ -55,9 +55,9 @@ def targets(module: Any) -> list[tuple[type, str, Any]]:
 def _wrapper(original: Any, flavor: Flavor) -> Any:
     async def _request(self: Any, method: str, str_or_url: Any, *args: Any, **kwargs: Any) -> Any:
         hook = ACTIVE.hook
-        if hook is not None and not SENDING.get():
+        if hook is not None:
             base = call_safely(_route, hook, self, str_or_url)
-            if base is not None:
+            if base is not None and not SENDING.get():  # not already measured one library up
                 request = AioRequest(self, method, str_or_url, kwargs)
                 return await hook.send_async(
                     flavor, request, base, lambda: original(self, method, str_or_url, *args, **kwargs)

@@ -73,9 +73,9 @@ def header_items(headers: Any) -> Iterator[tuple[bytes, bytes]]:
 def _sync_wrapper(original: Any, flavor: Flavor) -> Any:
     def _send_single_request(self: Any, request: Any) -> Any:
         hook = ACTIVE.hook
-        if hook is not None and not SENDING.get():
+        if hook is not None:
             base = call_safely(hook.route, request.url)
-            if base is not None:
+            if base is not None and not SENDING.get():  # not already measured one library up
                 return hook.send(flavor, request, base, lambda: original(self, request))
         return original(self, request)
 
@@ -85,9 +85,9 @@ def _sync_wrapper(original: Any, flavor: Flavor) -> Any:
 def _async_wrapper(original: Any, flavor: Flavor) -> Any:
     async def _send_single_request(self: Any, request: Any) -> Any:
         hook = ACTIVE.hook
-        if hook is not None and not SENDING.get():
+        if hook is not None:
             base = call_safely(hook.route, request.url)
-            if base is not None:
+            if base is not None and not SENDING.get():  # not already measured one library up
                 return await hook.send_async(flavor, request, base, lambda: original(self, request))
         return await original(self, request)
 

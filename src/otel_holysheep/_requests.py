@@ -39,9 +39,9 @@ def targets(module: Any) -> list[tuple[type, str, Any]]:
 def _wrapper(original: Any, flavor: Flavor) -> Any:
     def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         hook = ACTIVE.hook
-        if hook is not None and not SENDING.get():
+        if hook is not None:
             base = call_safely(hook.route_text, request.url)
-            if base is not None:
+            if base is not None and not SENDING.get():  # not already measured one library up
                 return hook.send(flavor, request, base, lambda: original(self, request, *args, **kwargs))
         return original(self, request, *args, **kwargs)
 
