@@ -16,18 +16,7 @@ import openai
 import pytest
 
 from otel_holysheep.simulator import GatewaySimulator
-from tests.support import Captured, instrumented
-
-AUTH = {"Authorization": "Bearer sk-test"}
-MESSAGES = [{"role": "user", "content": "Compare latency across models, briefly."}]
-
-
-def chat(model: str = "gpt-4.1", **extra: Any) -> dict[str, Any]:
-    return {"model": model, "messages": MESSAGES, **extra}
-
-
-def scenario(directives: str) -> dict[str, str]:
-    return {**AUTH, "x-sim-scenario": directives}
+from tests.support import AUTH, MESSAGES, Captured, chat, instrumented, scenario
 
 
 async def _lines(r: aiohttp.ClientResponse) -> bytes:

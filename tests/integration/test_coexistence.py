@@ -70,6 +70,29 @@ def _original(cls: type, name: str) -> Any:
     return cls.__dict__[name]
 
 
+@contextmanager
+def both(instrumentor_cls: Any, cap: Any, base_url: str, generic_first: bool) -> Iterator[None]:
+    """The generic instrumentation and ours, in the given order (uninstrumented in reverse)."""
+    setups = [
+        lambda: generic(instrumentor_cls, cap.tracer_provider, cap.meter_provider),
+        lambda: instrumented(cap, base_urls=[base_url]),
+    ]
+    if not generic_first:
+        setups.reverse()
+    with setups[0](), setups[1]():
+        yield
+
+
+def assert_nested(cap: Any, parent: str, child: str) -> None:
+    """Exactly one span of ours ("chat gpt-4.1") and one generic HTTP span ("POST"), ``child`` under ``parent``."""
+    spans = cap.spans()
+    by_name = {name: [s for s in spans if s.name == name] for name in ("chat gpt-4.1", "POST")}
+    assert [len(found) for found in by_name.values()] == [1, 1], [s.name for s in spans]
+    (child_span,), (parent_span,) = by_name[child], by_name[parent]
+    assert child_span.parent is not None
+    assert child_span.parent.span_id == parent_span.context.span_id
+
+
 @pytest.mark.parametrize("generic_first", [True, False], ids=["generic-first", "holysheep-first"])
 def test_next_to_the_generic_requests_instrumentation(generic_first: bool, gateway: GatewaySimulator) -> None:
     """The generic requests span (at Session.send) is the parent of ours (at HTTPAdapter.send), in either order."""
@@ -78,13 +101,7 @@ def test_next_to_the_generic_requests_instrumentation(generic_first: bool, gatew
 
     originals = (_original(requests.Session, "send"), _original(requests.adapters.HTTPAdapter, "send"))
     cap = providers()
-    setups = [
-        lambda: generic(RequestsInstrumentor, cap.tracer_provider, cap.meter_provider),
-        lambda: instrumented(cap, base_urls=[gateway.base_url]),
-    ]
-    if not generic_first:
-        setups.reverse()
-    with setups[0](), setups[1]():
+    with both(RequestsInstrumentor, cap, gateway.base_url, generic_first):
         response = requests.post(
             f"{gateway.base_url}/chat/completions",
             json={"model": "gpt-4.1", "messages": []},
@@ -93,13 +110,7 @@ def test_next_to_the_generic_requests_instrumentation(generic_first: bool, gatew
         assert response.json()["usage"]["prompt_tokens"] == 4
         assert cap.value("holysheep.requests") == 1
         assert cap.value("holysheep.tokens", token_type="prompt") == 4
-    spans = cap.spans()
-    ours = [s for s in spans if s.name == "chat gpt-4.1"]
-    http = [s for s in spans if s.name == "POST"]
-    assert len(ours) == 1, [s.name for s in spans]
-    assert len(http) == 1, [s.name for s in spans]
-    assert ours[0].parent is not None
-    assert ours[0].parent.span_id == http[0].context.span_id
+    assert_nested(cap, parent="POST", child="chat gpt-4.1")
     assert (_original(requests.Session, "send"), _original(requests.adapters.HTTPAdapter, "send")) == originals
 
 
@@ -126,12 +137,6 @@ def test_next_to_the_generic_aiohttp_client_instrumentation(generic_first: bool,
     instrumentor_cls = _aiohttp_client_instrumentor()
     originals = (_original(aiohttp.ClientSession, "__init__"), _original(aiohttp.ClientSession, "_request"))
     cap = providers()
-    setups = [
-        lambda: generic(instrumentor_cls, cap.tracer_provider, cap.meter_provider),
-        lambda: instrumented(cap, base_urls=[gateway.base_url]),
-    ]
-    if not generic_first:
-        setups.reverse()
 
     async def call() -> Any:
         async with (
@@ -144,16 +149,10 @@ def test_next_to_the_generic_aiohttp_client_instrumentation(generic_first: bool,
         ):
             return [line async for line in response.content]
 
-    with setups[0](), setups[1]():
+    with both(instrumentor_cls, cap, gateway.base_url, generic_first):
         assert asyncio.run(call())[-2] == b"data: [DONE]\n"
         assert cap.value("holysheep.requests") == 1
         assert cap.value("holysheep.stream_outcomes", outcome="completed") == 1
         assert cap.value("holysheep.tokens", token_type="completion") == 3
-    spans = cap.spans()
-    ours = [s for s in spans if s.name == "chat gpt-4.1"]
-    http = [s for s in spans if s.name == "POST"]
-    assert len(ours) == 1, [s.name for s in spans]
-    assert len(http) == 1, [s.name for s in spans]
-    assert http[0].parent is not None
-    assert http[0].parent.span_id == ours[0].context.span_id
+    assert_nested(cap, parent="chat gpt-4.1", child="POST")
     assert (_original(aiohttp.ClientSession, "__init__"), _original(aiohttp.ClientSession, "_request")) == originals

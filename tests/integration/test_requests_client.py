@@ -6,24 +6,12 @@ import gc
 import json
 import socket
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import requests
 
 from otel_holysheep.simulator import GatewaySimulator
-from tests.support import Captured, instrumented
-
-AUTH = {"Authorization": "Bearer sk-test"}
-MESSAGES = [{"role": "user", "content": "Compare latency across models, briefly."}]
-
-
-def chat(model: str = "gpt-4.1", **extra: Any) -> dict[str, Any]:
-    return {"model": model, "messages": MESSAGES, **extra}
-
-
-def scenario(directives: str) -> dict[str, str]:
-    return {**AUTH, "x-sim-scenario": directives}
+from tests.support import AUTH, Captured, chat, instrumented, scenario
 
 
 def _raw_read(r: requests.Response) -> bytes:
