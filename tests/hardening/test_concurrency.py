@@ -33,6 +33,7 @@ pytestmark = pytest.mark.slow
 AUTH = {"Authorization": "Bearer sk-test"}
 MESSAGES = [{"role": "user", "content": "hi"}]
 KINDS = ("json", "json", "json", "stream", "http_500", "cut", "break", "cancel")
+STREAM_SCENARIOS = {"stream": "chunks=4", "cut": "cut_after=2", "break": "chunks=8", "cancel": "chunks=40,chunk_ms=50"}
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +51,7 @@ async def one(client: httpx2.AsyncClient, kind: str, reading: asyncio.Event) -> 
         elif kind == "http_500":
             await client.post("/chat/completions", json=payload, headers={"x-sim-scenario": "status=500"})
         else:
-            scenario = {
-                "stream": "chunks=4",
-                "cut": "cut_after=2",
-                "break": "chunks=8",
-                "cancel": "chunks=40,chunk_ms=50",
-            }[kind]
+            scenario = STREAM_SCENARIOS[kind]
             async with client.stream(
                 "POST", "/chat/completions", json={**payload, "stream": True}, headers={"x-sim-scenario": scenario}
             ) as response:
@@ -217,12 +213,7 @@ async def one_aiohttp(session: aiohttp.ClientSession, base_url: str, kind: str, 
             async with session.post(url, json=payload, headers={"x-sim-scenario": "status=500"}) as r:
                 await r.read()
         else:
-            scenario = {
-                "stream": "chunks=4",
-                "cut": "cut_after=2",
-                "break": "chunks=8",
-                "cancel": "chunks=40,chunk_ms=50",
-            }[kind]
+            scenario = STREAM_SCENARIOS[kind]
             async with session.post(
                 url, json={**payload, "stream": True}, headers={"x-sim-scenario": scenario}
             ) as response:
