@@ -68,7 +68,9 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                 ours / httpx_ours,
                 1.0,
                 "x",
-                f"{ours:.1f} us vs {httpx_ours:.1f} us per request (same run)",
+                f"{ours:.1f} us vs {httpx_ours:.1f} us per request (same run, medians of per-round differences; "
+                f"difference of medians {rows[HS]['overhead_cpu_us_unpaired']:.1f} vs "
+                f"{rows[f'httpx {HS}']['overhead_cpu_us_unpaired']:.1f} us)",
             )
         )
     if "streaming" in results:

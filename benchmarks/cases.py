@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -305,15 +306,21 @@ def not_gateway(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
 
 
 def _paired(timings: dict[str, Timing], baselines: dict[str, str]) -> dict[str, Any]:
-    """Like ``_summary``, each variant's overhead taken against its own library's plain variant."""
+    """Like ``_summary``, each variant's overhead taken against its own library's plain variant.
+
+    The overhead is the median of the per-round differences: the rounds are interleaved, so a variant and its plain
+    ran minutes apart at most within a round, and pairing them cancels the drift of a shared machine's load (the
+    difference of the two medians, ``_summary``'s estimator, is kept as ``overhead_cpu_us_unpaired``).
+    """
     rows = {}
     for name, t in timings.items():
         plain = timings[baselines[name]]
         rows[name] = {
             "cpu_us_per_request": t.cpu_median * 1e6,
             "wall_us_per_request": t.wall_median * 1e6,
-            "overhead_cpu_us": (t.cpu_median - plain.cpu_median) * 1e6,
-            "overhead_wall_us": (t.wall_median - plain.wall_median) * 1e6,
+            "overhead_cpu_us": statistics.median(a - b for a, b in zip(t.cpu, plain.cpu, strict=True)) * 1e6,
+            "overhead_wall_us": statistics.median(a - b for a, b in zip(t.wall, plain.wall, strict=True)) * 1e6,
+            "overhead_cpu_us_unpaired": (t.cpu_median - plain.cpu_median) * 1e6,
             "rounds_cpu_us": [round(x * 1e6, 3) for x in t.cpu],
         }
     return rows
