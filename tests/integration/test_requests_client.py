@@ -6,6 +6,7 @@ import gc
 import json
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -259,3 +260,40 @@ def test_opt_in_adds_stream_usage(gateway: GatewaySimulator, monkeypatch: pytest
     assert json.loads(lines[-1][6:])["choices"] == []
     assert gateway.requests[-1].json["stream_options"] == {"include_usage": True}
     assert cap.value("holysheep.tokens", token_type="completion") == 3
+
+
+def test_each_redirect_hop_is_one_attempt(gateway: GatewaySimulator) -> None:
+    """HTTPAdapter.send runs once per hop: a 307 to the gateway is two measured attempts, the redirect one first."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(307)
+            self.send_header("location", f"{gateway.base_url}/chat/completions")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    old = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        with instrumented(base_urls=[old, gateway.base_url]) as cap:
+            response = requests.post(f"{old}/chat/completions", json=chat(), headers=scenario("prompt_tokens=6"))
+            # requests drops the Authorization header on a redirect to another port: the gateway answers 401
+            assert [r.status_code for r in response.history] == [307]
+            assert response.status_code == 401
+            assert cap.value("holysheep.requests") == 2
+            assert [s.attributes["http.response.status_code"] for s in cap.spans()] == [307, 401]
+            assert cap.value("holysheep.requests", status="success") == 1  # the 307 hop
+            assert cap.value("holysheep.errors", error_type="http_401") == 1
+            assert cap.value("holysheep.active_requests") == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
