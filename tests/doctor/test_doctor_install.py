@@ -206,10 +206,13 @@ def test_distro_not_installed(tmp_path: Path) -> None:
 
 
 def test_no_http_client_library(tmp_path: Path) -> None:
-    failed = _doctor_without(tmp_path, ["httpx-", "httpx2-"])
+    failed = _doctor_without(tmp_path, ["httpx-", "httpx2-", "requests-", "aiohttp-"])
     assert list(failed) == ["install.entry_point"]
     assert failed["install.entry_point"]["message"].startswith("opentelemetry-instrument skips 'holysheep': ")
-    assert failed["install.entry_point"]["fix"] == "pip install httpx or httpx2 (the openai SDK installs one of them)"
+    assert failed["install.entry_point"]["fix"] == (
+        "pip install the HTTP client your app uses: httpx or httpx2 (the openai SDK installs one of them), "
+        "requests or aiohttp"
+    )
 
 
 # --- another GenAI instrumentor: the official OpenAI instrumentation from .cache/bench-peers ---------------------

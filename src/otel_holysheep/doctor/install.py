@@ -100,7 +100,8 @@ def check_entry_point(env: Mapping[str, str]) -> list[Finding]:
             fail(
                 "install.entry_point",
                 f"opentelemetry-instrument skips '{ENTRY_POINT}': {conflict}",
-                "pip install httpx or httpx2 (the openai SDK installs one of them)",
+                "pip install the HTTP client your app uses: httpx or httpx2 (the openai SDK installs one of them), "
+                "requests or aiohttp",
             )
         ]
     findings = [
