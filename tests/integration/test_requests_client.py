@@ -94,7 +94,7 @@ def test_sse_read_any_way(read: str, gzip: bool, gateway: GatewaySimulator, capt
     assert captured.count("holysheep.time_to_first_token", model="deepseek-v3.2") == 1
     assert captured.value("holysheep.tokens", model="deepseek-v3.2", token_type="completion") == 6
     assert captured.value("holysheep.tokens", model="deepseek-v3.2", token_type="prompt") == 10
-    assert captured.count("holysheep.output_tokens_per_second", model="deepseek-v3.2") == 1
+    assert captured.count("holysheep.output_tokens", model="deepseek-v3.2") == 1
     assert captured.value("holysheep.requests", status="success") == 1
     assert captured.value("holysheep.active_requests") == 0
 
