@@ -9,7 +9,7 @@ BENCH_PEERS := .cache/bench-peers
 BENCH_STAMP := $(BENCH_PEERS)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test test-fast test-openai2 bench lint typecheck engines collector prometheus3 lock dashboards clean help
+.PHONY: demo test test-fast test-openai2 bench lint typecheck engines collector prometheus3 lock dashboards dist clean help
 
 help:
 	@echo "make demo   - run the instrumented workload against the local gateway simulator and print the report"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench  - overhead benchmarks against peer instrumentations"
 	@echo "make collector - build our OpenTelemetry Collector distribution (needs Go) into .cache/engines/bin"
 	@echo "make lint   - ruff + mypy"
+	@echo "make dist   - sdist and wheel into dist/ (the wheel built from the sdist), checked with twine"
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +77,12 @@ lint: $(STAMP)
 dashboards: $(STAMP)
 	$(PY) grafana/generate.py
 
+# The pinned backend from the lock (no isolated env to download), the wheel built from the sdist as pip would.
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --no-isolation --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+
 lock:
 	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv
 	.cache/lock-venv/bin/pip install $(PIP_FLAGS) -r requirements/dev.in
@@ -83,4 +90,4 @@ lock:
 	 .cache/lock-venv/bin/pip freeze --exclude-editable) > requirements/dev.txt
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache dist

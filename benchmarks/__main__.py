@@ -21,6 +21,8 @@ PACKAGES = (
     "opentelemetry-api",
     "opentelemetry-sdk",
     "opentelemetry-instrumentation-httpx",
+    "opentelemetry-instrumentation-requests",
+    "opentelemetry-instrumentation-aiohttp-client",
     "opentelemetry-instrumentation-genai-openai",
     "opentelemetry-util-genai",
     "httpx",
@@ -28,6 +30,9 @@ PACKAGES = (
     "httpx2",
     "httpcore2",
     "openai",
+    "requests",
+    "urllib3",
+    "aiohttp",
 )
 
 
@@ -105,6 +110,8 @@ CASES = {
     "settings": lambda p, r, q: cases.settings(p, 3 * r, _scaled(700, q)),
     "optimisations": lambda p, r, q: cases.optimisations(p, r, _scaled(2000, q)),
     "openai": lambda p, r, q: cases.openai_sdk(p, 3 * r, _scaled(350, q)),
+    "requests": lambda p, r, q: cases.requests_vs_httpx(p, r, _scaled(2000, q)),
+    "aiohttp": lambda p, r, q: cases.aiohttp_vs_httpx(p, r, _scaled(1000, q)),
     "not_gateway": lambda p, r, q: cases.not_gateway(p, r, _scaled(3000, q)),
     "streaming": lambda p, r, q: cases.streaming(p, max(3, r // 2), 100_000),
     "embeddings": lambda p, r, q: cases.embeddings(p, r, 2_000_000),

@@ -144,3 +144,80 @@ def async_transport(module_name: str, canned: Canned) -> Any:
     t = module.AsyncHTTPTransport()
     t._pool = pool(canned)
     return t
+
+
+def requests_session(canned: Canned) -> Any:
+    """A real ``requests.Session`` and ``HTTPAdapter``; the connection pool below hands back canned urllib3 responses
+    (a real ``urllib3.HTTPResponse`` over an in-memory body, read the way a socket's would be)."""
+    import io  # noqa: PLC0415
+
+    import requests  # noqa: PLC0415
+    import urllib3  # noqa: PLC0415
+
+    status, headers, body = canned
+    header_dict = {k.decode(): v.decode() for k, v in headers}
+
+    class FakePool:
+        def urlopen(self, method: str, url: str, **kwargs: Any) -> Any:
+            content = body if isinstance(body, bytes) else b"".join(body())
+            return urllib3.HTTPResponse(
+                io.BytesIO(content), headers=header_dict, status=status, preload_content=False, decode_content=False
+            )
+
+    class FakeAdapter(requests.adapters.HTTPAdapter):
+        def get_connection_with_tls_context(self, *args: Any, **kwargs: Any) -> Any:
+            return FakePool()
+
+    session = requests.Session()
+    session.mount("https://", FakeAdapter())
+    return session
+
+
+class LoopbackServer:
+    """A minimal keep-alive HTTP/1.1 server on 127.0.0.1 in the benchmark's own event loop: every request gets the
+    canned response. aiohttp has no injectable transport, so its benchmark (and the httpx one it is compared with)
+    talks to this; the server's work is the same with and without instrumentation and cancels out of the overhead."""
+
+    def __init__(self, canned: Canned) -> None:
+        status, headers, body = canned
+        assert isinstance(body, bytes)
+        head = [f"HTTP/1.1 {status} OK".encode()] + [k + b": " + v for k, v in headers]
+        if not any(k == b"content-length" for k, _ in headers):
+            head.append(b"content-length: " + str(len(body)).encode())
+        self.response = b"\r\n".join(head) + b"\r\n\r\n" + body
+        self.server: Any = None
+        self.port = 0
+
+    async def start(self) -> None:
+        import asyncio  # noqa: PLC0415
+
+        response = self.response
+
+        class Protocol(asyncio.Protocol):
+            def connection_made(self, transport: Any) -> None:
+                self.transport = transport
+                self.buffer = b""
+
+            def data_received(self, data: bytes) -> None:
+                self.buffer += data
+                while True:
+                    head, sep, rest = self.buffer.partition(b"\r\n\r\n")
+                    if not sep:
+                        return
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    if len(rest) < length:
+                        return
+                    self.buffer = rest[length:]
+                    self.transport.write(response)
+
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(Protocol, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()

@@ -49,6 +49,32 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"wrapper alone {micro:.2f} us; end to end {e2e:+.2f} us (noise-level)",
             )
         )
+        for library in ("requests", "aiohttp"):
+            rows = r.get(f"wrapper_only_{library}")
+            if rows is None:
+                continue
+            micro = _overhead(rows, HS)
+            e2e_rows = r.get(f"end_to_end_{library}")
+            detail = f"wrapper alone {micro:.2f} us"
+            if e2e_rows is not None:
+                detail += f"; end to end {_overhead(e2e_rows, HS):+.2f} us (noise-level)"
+            targets.append(_target(f"{library}: request to another host, added cost", micro, 3.0, "us", detail))
+    for library in ("requests", "aiohttp"):
+        rows = results.get(library, {}).get("variants")
+        if not rows:
+            continue
+        ours, httpx_ours = _overhead(rows, HS), _overhead(rows, f"httpx {HS}")
+        targets.append(
+            _target(
+                f"{library}: gateway request overhead vs the same through httpx",
+                ours / httpx_ours,
+                1.0,
+                "x",
+                f"{ours:.1f} us vs {httpx_ours:.1f} us per request (same run, medians of per-round differences; "
+                f"difference of medians {rows[HS]['overhead_cpu_us_unpaired']:.1f} vs "
+                f"{rows[f'httpx {HS}']['overhead_cpu_us_unpaired']:.1f} us)",
+            )
+        )
     if "streaming" in results:
         r = results["streaming"]
         per_chunk = _overhead(r["variants"], HS)
@@ -194,14 +220,25 @@ def print_results(report: dict[str, Any]) -> None:
             "request",
             ["official-openai"],
         )
+    for library, where in (("requests", "fake connection pool"), ("aiohttp", "loopback server, same event loop")):
+        if library in c:
+            _table(
+                f"{library} vs httpx: non-streaming chat completion, {where} (overhead against each library's plain)",
+                c[library]["variants"],
+                "request",
+                [f"httpx {HS}"],
+            )
     if "not_gateway" in c:
-        _table("request to a host that is not the gateway (end to end)", c["not_gateway"]["end_to_end"], "request", [])
-        _table(
-            "request to a host that is not the gateway (the wrapper alone)",
-            c["not_gateway"]["wrapper_only"],
-            "request",
-            [],
-        )
+        ng = c["not_gateway"]
+        _table("request to a host that is not the gateway (end to end, httpx)", ng["end_to_end"], "request", [])
+        if "end_to_end_requests" in ng:
+            _table("... end to end, requests", ng["end_to_end_requests"], "request", [])
+        for library in ("httpx", "requests", "aiohttp"):
+            key = "wrapper_only" if library == "httpx" else f"wrapper_only_{library}"
+            if key in ng:
+                _table(
+                    f"request to a host that is not the gateway ({library}: the wrapper alone)", ng[key], "request", []
+                )
     if "streaming" in c:
         s = c["streaming"]
         _table(f"SSE stream of {s['chunks']:,} chunks read with iter_raw", s["variants"], "chunk", [])
@@ -224,7 +261,9 @@ def print_results(report: dict[str, Any]) -> None:
         )
     if "series" in c:
         _series_table(c["series"])
-    checks = {case: c[case]["spans_per_request"] for case in ("httpx", "httpx2", "openai") if case in c}
+    checks = {
+        case: c[case]["spans_per_request"] for case in ("httpx", "httpx2", "openai", "requests", "aiohttp") if case in c
+    }
     if checks:
         print(
             "\ntelemetry check, spans exported per request: "

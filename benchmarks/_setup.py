@@ -84,6 +84,24 @@ def generic_httpx(p: Providers, module_name: str) -> Any:
     return _instrumented(cls(), **p.kwargs())
 
 
+def generic_requests(p: Providers) -> Any:
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor  # noqa: PLC0415
+
+    return _instrumented(RequestsInstrumentor(), **p.kwargs())
+
+
+def generic_aiohttp(p: Providers) -> Any | None:
+    """The generic aiohttp-client instrumentation (a peer, see requirements/bench.txt), or ``None`` if absent."""
+    if PEERS_DIR.is_dir() and str(PEERS_DIR) not in sys.path:
+        sys.path.append(str(PEERS_DIR))
+    try:
+        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor  # noqa: PLC0415
+    except ImportError as exc:
+        print(f"  (generic aiohttp-client instrumentation not available: {exc}; run `make bench` to install it)")
+        return None
+    return _instrumented(AioHttpClientInstrumentor(), **p.kwargs())
+
+
 def official_openai_class() -> Any | None:
     """The official OpenAI instrumentor class from the peers directory, or ``None`` (with a hint) when absent."""
     if PEERS_DIR.is_dir() and str(PEERS_DIR) not in sys.path:

@@ -7,7 +7,7 @@ import json
 import statistics
 import tracemalloc
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from benchmarks import _fakes as f
@@ -35,6 +35,7 @@ def _summary(timings: dict[str, Timing], per: str = "request", scale: float = 1e
             f"wall_us_per_{per}": t.wall_median * scale,
             "overhead_cpu_us": statistics.median(a - b for a, b in zip(t.cpu, plain.cpu, strict=True)) * scale,
             "overhead_wall_us": statistics.median(a - b for a, b in zip(t.wall, plain.wall, strict=True)) * scale,
+            "overhead_cpu_us_unpaired": (t.cpu_median - plain.cpu_median) * scale,
             "rounds_cpu_us": [round(x * scale, 3) for x in t.cpu],
         }
     return rows
@@ -128,7 +129,7 @@ def optimisations(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any
     """Each optimisation against its own before, in the same run: the JSON chat request through httpx."""
     import httpx  # noqa: PLC0415
 
-    from otel_holysheep import _call  # noqa: PLC0415
+    from otel_holysheep import _httpx  # noqa: PLC0415
 
     client = httpx.Client(transport=f.transport("httpx", f.chat_json()))
 
@@ -140,7 +141,7 @@ def optimisations(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any
     hs = s.holysheep(p)
     # Before "one pass over the response headers": every look-up went through Headers.get (a scan of all headers
     # each, raising and catching KeyError for an absent one). The identity puts the Headers object back.
-    before_headers = s.combined(hs, lambda: _reverted(_call, "_response_headers", lambda headers: headers))
+    before_headers = s.combined(hs, lambda: _reverted(_httpx, "wanted_headers", lambda headers: headers))
     variants = [
         Variant("plain", nothing, run),
         Variant("otel-holysheep", hs, run),
@@ -237,15 +238,22 @@ def openai_sdk(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
 
 
 def not_gateway(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
-    """What every other HTTP call of the application pays: end to end, and the wrapper alone."""
+    """What every other HTTP call of the application pays: end to end, and each library's wrapper alone."""
     import httpx  # noqa: PLC0415
+    import requests  # noqa: PLC0415
 
-    from otel_holysheep import _instrumentor  # noqa: PLC0415
+    from otel_holysheep import _aiohttp, _httpx, _requests  # noqa: PLC0415
 
     client = httpx.Client(transport=f.transport("httpx", f.chat_json()))
+    session = f.requests_session(f.chat_json())
 
     def run(n: int) -> None:
         get = client.get
+        for _ in range(n):
+            get(f.OTHER_URL)
+
+    def run_requests(n: int) -> None:
+        get = session.get
         for _ in range(n):
             get(f.OTHER_URL)
 
@@ -253,32 +261,165 @@ def not_gateway(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
     e2e = interleaved(
         [Variant("plain", nothing, run), Variant("otel-holysheep", hs, run)], iterations, rounds, warmup=200
     )
+    e2e_requests = interleaved(
+        [Variant("plain", nothing, run_requests), Variant("otel-holysheep", hs, run_requests)],
+        iterations,
+        rounds,
+        warmup=200,
+    )
 
-    # The wrapper alone, around a no-op original: the exact cost added to a request that is not the gateway's.
-    request = client.build_request("GET", f.OTHER_URL)
-
-    def original(_self: Any, _request: Any) -> None:
+    # Each wrapper alone, around a no-op original: the exact cost added to a request that is not the gateway's.
+    def original(*_args: Any, **_kwargs: Any) -> None:
         return None
 
-    flavor = None  # never reached for a URL that is not the gateway's
-    wrapper = _instrumentor._sync_wrapper(original, flavor)
+    async def original_async(*_args: Any, **_kwargs: Any) -> None:
+        return None
 
-    def run_plain(n: int) -> None:
-        for _ in range(n):
-            original(client, request)
+    request = client.build_request("GET", f.OTHER_URL)
+    prepared = requests.Request("GET", f.OTHER_URL).prepare()
+    flavor: Any = None  # never reached for a URL that is not the gateway's
+    calls = {
+        "httpx": (original, _httpx._sync_wrapper(original, flavor), (client, request), {}),
+        "requests": (original, _requests._wrapper(original, flavor), (None, prepared), {"timeout": 5}),
+        "aiohttp": (original_async, _aiohttp._wrapper(original_async, flavor), (None, "GET", f.OTHER_URL), {}),
+    }
+    micro = {}
+    for library, (plain_fn, wrapped_fn, args, kwargs) in calls.items():
+        is_async = library == "aiohttp"
 
-    def run_wrapped(n: int) -> None:
-        for _ in range(n):
-            wrapper(client, request)
+        def make(fn: Any, is_async: bool = is_async, args: Any = args, kwargs: Any = kwargs) -> Any:
+            def run_fn(n: int) -> None:
+                for _ in range(n):
+                    if is_async:  # drive the coroutine by hand: no event loop cost on either side
+                        with suppress(StopIteration):
+                            fn(*args, **kwargs).send(None)
+                    else:
+                        fn(*args, **kwargs)
 
-    micro = interleaved(
-        [Variant("plain", nothing, run_plain), Variant("otel-holysheep", hs, run_wrapped)],
-        iterations * 20,
-        rounds,
-        warmup=1000,
-    )
+            return run_fn
+
+        micro[library] = _summary(
+            interleaved(
+                [Variant("plain", nothing, make(plain_fn)), Variant("otel-holysheep", hs, make(wrapped_fn))],
+                iterations * 20,
+                rounds,
+                warmup=1000,
+            )
+        )
     client.close()
-    return {"end_to_end": _summary(e2e), "wrapper_only": _summary(micro, scale=1e6)}
+    session.close()
+    return {
+        "end_to_end": _summary(e2e),
+        "end_to_end_requests": _summary(e2e_requests),
+        "wrapper_only": micro["httpx"],
+        "wrapper_only_requests": micro["requests"],
+        "wrapper_only_aiohttp": micro["aiohttp"],
+    }
+
+
+def _paired(timings: dict[str, Timing], baselines: dict[str, str]) -> dict[str, Any]:
+    """Like ``_summary`` (paired per-round overheads), each variant's against its own library's plain variant."""
+    rows = {}
+    for name, t in timings.items():
+        plain = timings[baselines[name]]
+        rows[name] = {
+            "cpu_us_per_request": t.cpu_median * 1e6,
+            "wall_us_per_request": t.wall_median * 1e6,
+            "overhead_cpu_us": statistics.median(a - b for a, b in zip(t.cpu, plain.cpu, strict=True)) * 1e6,
+            "overhead_wall_us": statistics.median(a - b for a, b in zip(t.wall, plain.wall, strict=True)) * 1e6,
+            "overhead_cpu_us_unpaired": (t.cpu_median - plain.cpu_median) * 1e6,
+            "rounds_cpu_us": [round(x * 1e6, 3) for x in t.cpu],
+        }
+    return rows
+
+
+def requests_vs_httpx(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
+    """A JSON chat completion through requests and through httpx, each over its fake connection pool, one run."""
+    import httpx  # noqa: PLC0415
+
+    session = f.requests_session(f.chat_json())
+    client = httpx.Client(transport=f.transport("httpx", f.chat_json()))
+
+    def run_requests(n: int) -> None:
+        post = session.post
+        for _ in range(n):
+            post(f.CHAT_URL, data=CHAT_BODY, headers=JSON_HEADERS).json()
+
+    def run_httpx(n: int) -> None:
+        post = client.post
+        for _ in range(n):
+            post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS).json()
+
+    hs = s.holysheep(p)
+    variants = [
+        Variant("plain", nothing, run_requests),
+        Variant("generic-requests", s.generic_requests(p), run_requests),
+        Variant("otel-holysheep", hs, run_requests),
+        Variant("httpx plain", nothing, run_httpx),
+        Variant("httpx otel-holysheep", hs, run_httpx),
+    ]
+    baselines = {v.name: "httpx plain" if v.name.startswith("httpx") else "plain" for v in variants}
+    timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
+    result = {"variants": _paired(timings, baselines), "spans_per_request": _spans_per_request(p, variants)}
+    session.close()
+    client.close()
+    return result
+
+
+def aiohttp_vs_httpx(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
+    """A JSON chat completion through aiohttp and through httpx.AsyncClient, both to a loopback server in the same
+    event loop (aiohttp has no injectable transport), one run."""
+    import httpx  # noqa: PLC0415
+
+    loop = asyncio.new_event_loop()
+    server = f.LoopbackServer(f.chat_json())
+    loop.run_until_complete(server.start())
+    base = f"http://127.0.0.1:{server.port}/v1"
+    url = f"{base}/chat/completions"
+
+    async def aiohttp_batch(n: int) -> None:
+        import aiohttp  # noqa: PLC0415
+
+        async with aiohttp.ClientSession() as session:  # per batch: the generic instrumentation hooks __init__
+            for _ in range(n):
+                async with session.post(url, data=CHAT_BODY, headers=JSON_HEADERS) as response:
+                    await response.json()
+
+    client = httpx.AsyncClient()
+
+    async def httpx_batch(n: int) -> None:
+        for _ in range(n):
+            (await client.post(url, content=CHAT_BODY, headers=JSON_HEADERS)).json()
+
+    def run_aiohttp(n: int) -> None:
+        loop.run_until_complete(aiohttp_batch(n))
+
+    def run_httpx(n: int) -> None:
+        loop.run_until_complete(httpx_batch(n))
+
+    hs = s._instrumented(_holysheep_instrumentor(), **p.kwargs(), base_urls=[base])
+    variants = [Variant("plain", nothing, run_aiohttp)]
+    generic = s.generic_aiohttp(p)
+    if generic is not None:
+        variants.append(Variant("generic-aiohttp", generic, run_aiohttp))
+    variants += [
+        Variant("otel-holysheep", hs, run_aiohttp),
+        Variant("httpx plain", nothing, run_httpx),
+        Variant("httpx otel-holysheep", hs, run_httpx),
+    ]
+    baselines = {v.name: "httpx plain" if v.name.startswith("httpx") else "plain" for v in variants}
+    timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
+    result = {"variants": _paired(timings, baselines), "spans_per_request": _spans_per_request(p, variants)}
+    loop.run_until_complete(client.aclose())
+    loop.run_until_complete(server.stop())
+    loop.close()
+    return result
+
+
+def _holysheep_instrumentor() -> Any:
+    from otel_holysheep import HolySheepInstrumentor  # noqa: PLC0415
+
+    return HolySheepInstrumentor()
 
 
 def streaming(p: s.Providers, rounds: int, chunks: int) -> dict[str, Any]:

@@ -49,8 +49,20 @@ def sel(extra: str = "") -> str:
     return "{" + SEL + (", " + extra if extra else "") + "}"
 
 
-def q(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False, fmt_table: bool = False) -> Any:
+def q(
+    expr: str,
+    legend: str = "",
+    ref: str = "A",
+    *,
+    instant: bool = False,
+    fmt_table: bool = False,
+    exemplar: bool = False,
+) -> Any:
+    """A Prometheus query; ``exemplar`` shows the exemplars stored with the series (dots linking to the trace of that
+    very request, where metrics arrive over OTLP in a store that keeps exemplars, e.g. Prometheus 3)."""
     query = prometheus.Dataquery().expr(expr).ref_id(ref).datasource(DS)
+    if exemplar:
+        query = query.exemplar(True)
     query = query.legend_format(legend) if legend else query.legend_format("__auto")
     query = query.instant() if instant else query.range()
     if fmt_table:
@@ -326,7 +338,7 @@ def latency_row() -> list[Any]:
             "Request start to the last body byte (end of stream), failures included.",
             "s",
             q(quantile("0.50", d), "{{model}} p50", "A"),
-            q(quantile("0.95", d), "{{model}} p95", "B"),
+            q(quantile("0.95", d), "{{model}} p95", "B", exemplar=True),
             q(quantile("0.99", d), "{{model}} p99", "C"),
         ),
         ts(
@@ -334,7 +346,7 @@ def latency_row() -> list[Any]:
             "Streams only: request start until the first chunk carrying content.",
             "s",
             q(quantile("0.50", "holysheep_time_to_first_token_seconds"), "{{model}} p50", "A"),
-            q(quantile("0.95", "holysheep_time_to_first_token_seconds"), "{{model}} p95", "B"),
+            q(quantile("0.95", "holysheep_time_to_first_token_seconds"), "{{model}} p95", "B", exemplar=True),
         ),
         ts(
             "Time to headers P95",

@@ -353,6 +353,17 @@ class Prometheus3Server(PrometheusServer):
         params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}"}
         return list(self.get_json("/api/v1/query_exemplars", params)["data"])
 
+    def wait_for_exemplars(self, promql: str, start: float, end: float, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """query_exemplars until it returns at least one exemplar."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.query_exemplars(promql, start, end)
+            if any(series.get("exemplars") for series in result):
+                return result
+            if time.monotonic() >= deadline:
+                raise EngineError(f"{self.name}: no exemplars for {promql!r} in {timeout:.0f}s")
+            time.sleep(0.25)
+
 
 class VictoriaMetricsServer(EngineServer):
     name = "victoria-metrics"

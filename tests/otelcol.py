@@ -201,7 +201,8 @@ class TraceSink:
             "receivers": {
                 "otlp": {
                     "protocols": {
-                        "grpc": {"endpoint": f"{_LOOPBACK}:{self.ports.grpc}"},
+                        # a store takes what a Collector's batches hold, large captured prompts included
+                        "grpc": {"endpoint": f"{_LOOPBACK}:{self.ports.grpc}", "max_recv_msg_size_mib": 1024},
                         "http": {"endpoint": f"{_LOOPBACK}:{self.ports.http}"},
                     }
                 }
@@ -246,7 +247,8 @@ class TraceSink:
             self.server.stop()
 
     def spans(self) -> list[dict[str, Any]]:
-        """Every span written so far: {"trace_id", "span_id", "name", "scope", "attributes", "resource"}."""
+        """Every span written so far: {"trace_id", "span_id", "name", "duration_s", "scope", "attributes",
+        "resource"} (ids in lower-case hex)."""
         if not self.path.exists():
             return []
         found: list[dict[str, Any]] = []
@@ -265,6 +267,7 @@ class TraceSink:
                                 "trace_id": span["traceId"],
                                 "span_id": span["spanId"],
                                 "name": span["name"],
+                                "duration_s": (int(span["endTimeUnixNano"]) - int(span["startTimeUnixNano"])) / 1e9,
                                 "scope": scope,
                                 "attributes": _attributes(span.get("attributes", [])),
                                 "resource": resource,

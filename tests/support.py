@@ -57,6 +57,20 @@ class Captured:
         return list(self.exporter.get_finished_spans())
 
 
+AUTH = {"Authorization": "Bearer sk-test"}
+MESSAGES = [{"role": "user", "content": "Compare latency across models, briefly."}]
+
+
+def chat(model: str = "gpt-4.1", **extra: Any) -> dict[str, Any]:
+    """A chat completion request body."""
+    return {"model": model, "messages": MESSAGES, **extra}
+
+
+def scenario(directives: str) -> dict[str, str]:
+    """Request headers: auth plus the simulator's per-request ``x-sim-scenario`` directives."""
+    return {**AUTH, "x-sim-scenario": directives}
+
+
 def providers() -> Captured:
     """Fresh in-memory meter and tracer providers."""
     reader = InMemoryMetricReader()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 import json
 import logging
 from importlib.metadata import entry_points
@@ -175,22 +174,72 @@ def test_request_without_model_is_unknown_and_models_endpoint(monkeypatch: pytes
         assert [s.name for s in cap.spans()] == ["models", "models"]
 
 
+def _hooked() -> dict[tuple[str, str], Any]:
+    import aiohttp
+    import requests
+
+    targets = [(m, c, "_send_single_request") for m in (httpx, httpx2) for c in ("Client", "AsyncClient")]
+    targets += [(requests.adapters, "HTTPAdapter", "send"), (aiohttp, "ClientSession", "_request")]
+    return {(f"{m.__name__}.{c}", name): getattr(m, c).__dict__[name] for m, c, name in targets}
+
+
 def test_uninstrument_restores_the_original_functions() -> None:
-    originals = {
-        (m.__name__, c): getattr(m, c).__dict__["_send_single_request"]
-        for m in (httpx, httpx2)
-        for c in ("Client", "AsyncClient")
-    }
+    originals = _hooked()
     instrumentor = HolySheepInstrumentor()
     with instrumented():
-        for (module_name, cls), original in originals.items():
-            current = getattr(importlib.import_module(module_name), cls).__dict__["_send_single_request"]
-            assert current is not original
-            assert current.__wrapped__ is original
+        for key, current in _hooked().items():
+            assert current is not originals[key], key
+            assert current.__wrapped__ is originals[key], key
         instrumentor.instrument()  # twice: a no-op
     instrumentor.uninstrument()  # twice: a no-op
-    for (module_name, cls), original in originals.items():
-        assert getattr(importlib.import_module(module_name), cls).__dict__["_send_single_request"] is original
+    assert _hooked() == originals
+
+
+def test_a_missing_client_library_is_fine() -> None:
+    """Each library alone: the others not importable at all; instrument() measures what is there."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+missing = sys.argv[1].split(",")
+for name in missing:
+    sys.modules[name] = None  # import fails with ImportError, as for a library that is not installed
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from otel_holysheep import HolySheepInstrumentor
+reader = InMemoryMetricReader()
+HolySheepInstrumentor().instrument(meter_provider=MeterProvider(metric_readers=[reader]))
+body = b'{"id":"x","model":"gpt-4.1","usage":{"prompt_tokens":3,"completion_tokens":1}}'
+url = "https://api.holysheep.ai/v1/chat/completions"
+if "httpx2" not in missing:
+    import httpx2
+    handler = lambda request: httpx2.Response(200, content=body, headers={"content-type": "application/json"})
+    httpx2.Client(transport=httpx2.MockTransport(handler)).post(url, json={"model": "gpt-4.1"})
+if "requests" not in missing:
+    import io, requests, urllib3
+    class Adapter(requests.adapters.HTTPAdapter):
+        def get_connection_with_tls_context(self, *args, **kwargs):
+            class Pool:
+                def urlopen(self, method, url, **kw):
+                    fp = io.BytesIO(body)
+                    headers = {"content-type": "application/json", "content-length": str(len(body))}
+                    return urllib3.HTTPResponse(fp, headers=headers, status=200, preload_content=False)
+            return Pool()
+    session = requests.Session()
+    session.mount("https://", Adapter())
+    assert session.post(url, json={"model": "gpt-4.1"}).json()["usage"]["prompt_tokens"] == 3
+data = reader.get_metrics_data()
+points = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+          if m.name == "holysheep.tokens" for p in m.data.data_points]
+print(sum(p.value for p in points if p.attributes["token_type"] == "prompt"))
+"""
+    for missing, expected in (("requests,aiohttp,httpx", "3"), ("httpx,httpx2,aiohttp", "3")):
+        result = subprocess.run(
+            [sys.executable, "-c", script, missing], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [expected], (missing, result.stdout, result.stderr)
 
 
 def test_reinstrument_continues_the_same_series_without_double_counting() -> None:
@@ -357,7 +406,7 @@ def test_internal_failures_never_reach_the_app(
         (_hook, "parse_request"),
         (_parsing.SseScanner, "feed"),
         (_call.Call, "finish"),
-        (_call.Call, "on_response"),
+        (_call.Call, "on_headers"),
         (_hook.Hook, "begin"),
     ):
         with monkeypatch.context() as patch, instrumented(), caplog.at_level(logging.DEBUG, "otel_holysheep"):

@@ -13,8 +13,9 @@ Programmatic::
     ...
     HolySheepInstrumentor().uninstrument()
 
-Every request made through httpx or httpx2 (hence the openai SDK 2.x and 3.x) whose URL starts with a configured
-base URL gets a CLIENT span and the ``holysheep_*`` metrics listed in the README; everything else passes through.
+Every request made through httpx, httpx2 (hence the openai SDK 2.x and 3.x, either of its HTTP clients), requests or
+aiohttp whose URL starts with a configured base URL gets a CLIENT span and the ``holysheep_*`` metrics listed in the
+README, counted once even when one library runs over another; everything else passes through.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import email.utils
 import math
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -17,7 +18,7 @@ from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
 from otel_holysheep._config import TIME_TO_HEADERS_ALL
 from otel_holysheep._parsing import Decoder, JsonScanner, ResponseInfo, SseScanner, cap_text, decoder_for
-from otel_holysheep._safety import call_safely
+from otel_holysheep._safety import call_or_else, call_safely
 
 if TYPE_CHECKING:
     from otel_holysheep._config import BaseUrl
@@ -34,23 +35,40 @@ _GENAI_OPERATIONS = frozenset({"chat", "text_completion", "embeddings"})
 _RATELIMIT_HEADERS = tuple(
     (kind, f"x-ratelimit-remaining-{kind}", f"x-ratelimit-limit-{kind}") for kind in _RATELIMIT_KINDS
 )
-# Every response header a call reads, lower-cased. ``Headers.get`` scans all headers per look-up; one pass over the
-# raw list finds them all (``_response_headers``).
-_RESPONSE_HEADERS = frozenset(
-    {b"content-type", b"content-encoding", b"retry-after", b"retry-after-ms"}
-    | {name.encode() for _, remaining, limit in _RATELIMIT_HEADERS for name in (remaining, limit)}
+# Every response header a call reads, lower-cased (adapters pick these out of a response's headers in one pass).
+RESPONSE_HEADER_NAMES = frozenset(
+    {"content-type", "content-encoding", "retry-after", "retry-after-ms"}
+    | {name for _, remaining, limit in _RATELIMIT_HEADERS for name in (remaining, limit)}
 )
+_RESPONSE_HEADERS = frozenset(name.encode() for name in RESPONSE_HEADER_NAMES)
+
+
+class RequestFields(NamedTuple):
+    """What the core reads from a client library's request, whichever library made it."""
+
+    method: str
+    path: str  # the URL path (no query), to tell the endpoint
+    body: bytes  # the request body when it is in memory, else b""
+    retry_count: str | bytes | None  # the openai SDK's ``x-stainless-retry-count`` header value, if any
 
 
 class Flavor(NamedTuple):
-    """What differs between httpx and httpx2: the exception classes and the byte-stream types."""
+    """A client library adapter: what differs between httpx, httpx2, requests and aiohttp.
+
+    Where the library is hooked lives in the adapter module; what the core needs from it is here: which of its
+    exceptions mean timeout or connection error, how to read its request, how to change a request body (the
+    stream-usage opt-in), and how to observe its response body (``observe`` calls ``Call.on_headers`` and arranges
+    for the body events to reach the call, or finishes it).
+    """
 
     name: str
     timeout_errors: tuple[type[BaseException], ...]
     connect_errors: tuple[type[BaseException], ...]
-    byte_stream: Any  # the module's ByteStream (request bodies)
-    wrap_sync: Any  # (inner stream, Call) -> observed SyncByteStream
-    wrap_async: Any  # (inner stream, Call) -> observed AsyncByteStream
+    fields: Callable[[Any], RequestFields]  # (request) -> what the core reads from it
+    set_body: Callable[[Any, bytes], None]  # (request, new body)
+    observe: Callable[[Any, Any, Call, bool], None]  # (request, response, call, is_async)
+    # Exceptions the library raises *for* a response, carrying its ``status`` (aiohttp's raise_for_status=True).
+    status_errors: tuple[type[BaseException], ...] = ()
 
 
 class Call:
@@ -106,16 +124,24 @@ class Call:
     # --- the three ways in -----------------------------------------------------------------------------------
     def fail(self, exc: BaseException) -> None:
         """The request raised before any response: classify and finish."""
+        code = getattr(exc, "status", None) if isinstance(exc, self.flavor.status_errors) else None
+        if isinstance(code, int) and code >= 400:  # an HTTP error status the library turned into an exception
+            self.status_code = code
+            self.finish(a.STATUS_FAILURE, a.http_error_type(code), None, None)
+            return
         error = self._classify(exc, before_headers=True)
         status = a.STATUS_TIMEOUT if error == a.ERROR_TIMEOUT else a.STATUS_ERROR
         self.finish(status, error, None, None)
 
-    def on_response(self, response: Any, is_async: bool) -> bool:
-        """Headers are in: record what they say and observe the body as the application reads it."""
+    def on_headers(self, status_code: int, headers: Mapping[str, str], decoded: bool = False) -> None:
+        """Headers are in: record what they say and get ready to observe the body.
+
+        ``headers`` holds (at least) the ``RESPONSE_HEADER_NAMES`` present, lower-cased, repeats joined by ", ".
+        ``decoded``: the adapter will feed body bytes its library has already decompressed.
+        """
         self.headers_at = time.perf_counter()
-        self.status_code = code = response.status_code
-        headers = _response_headers(response.headers)
-        self._record_rate_limits(headers, code)
+        self.status_code = status_code
+        self._record_rate_limits(headers, status_code)
         content_type = headers.get("content-type", "")
         capture = self.hook.settings.capture_content
         if "text/event-stream" in content_type:
@@ -124,22 +150,17 @@ class Call:
         elif "json" in content_type:
             self.scanner = JsonScanner(capture)
         encoding = headers.get("content-encoding")
-        if encoding and self.scanner is not None:
+        if encoding and self.scanner is not None and not decoded:
             self.decoder = decoder_for(encoding)
             if self.decoder is None:
                 self.scanner = None  # an encoding we cannot read: time it, but do not parse it
-        content = getattr(response, "_content", None)
-        if isinstance(content, bytes):
-            # Already read (MockTransport and other custom transports hand back read responses): the bytes are
-            # decoded already and will never flow through the stream again.
-            self.decoder = None
-            if self.scanner is not None:
-                self.on_chunk(content)
-            self.on_eof()
-            return True
-        wrap = self.flavor.wrap_async if is_async else self.flavor.wrap_sync
-        response.stream = wrap(response.stream, self)
-        return True
+
+    def on_content(self, content: bytes) -> None:
+        """The whole body at once, already decoded (a response its library read before handing it back)."""
+        self.decoder = None
+        if self.scanner is not None:
+            self.on_chunk(content)
+        self.on_eof()
 
     def finish_now(self) -> None:
         """The body cannot be observed: finish with what the headers said."""
@@ -156,6 +177,12 @@ class Call:
                 self.first_token_at = time.perf_counter()
         else:
             scanner.feed(data)
+
+    def on_body_bytes(self, chunk: bytes) -> None:
+        """Body bytes as the application reads them (adapters call this): never raises; a parser that fails is
+        switched off for the rest of the body, the application's bytes untouched."""
+        if self.scanner is not None:
+            call_or_else(self.on_chunk, chunk, self.drop_scanner)
 
     def drop_scanner(self) -> None:
         """Parsing failed: stop parsing this body (the application's bytes are untouched)."""
@@ -394,25 +421,14 @@ class Call:
         span.end()
 
 
-def header_items(headers: Any) -> Any:
-    """(lower-cased name, raw value) pairs of an httpx/httpx2 ``Headers`` without building strings for all of them.
+def response_headers(items: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The ``RESPONSE_HEADER_NAMES`` among (lower-cased name, raw value) pairs, repeats joined by ", ".
 
-    ``Headers._list`` holds (raw name, lower name, value) in both libraries; ``.raw`` is the public fallback.
-    """
-    items = getattr(headers, "_list", None)
-    if items is not None:
-        return ((lower, value) for _, lower, value in items)
-    return ((name.lower(), value) for name, value in headers.raw)
-
-
-def _response_headers(headers: Any) -> dict[str, str]:
-    """The headers in ``_RESPONSE_HEADERS``, valued as ``Headers.get`` values them (repeats joined by ", ").
-
-    ``Headers.get`` scans every header per look-up and works out an encoding first; these values are ASCII tokens
-    and numbers, so one pass decoding only the wanted values as latin-1 (httpx's own fallback) gives the same text.
+    One pass decoding only the wanted values as latin-1 (httpx's own fallback): these values are ASCII tokens and
+    numbers, so this gives the text a ``Headers.get`` per name would, without scanning all headers per look-up.
     """
     found: dict[str, str] = {}
-    for key, raw_value in header_items(headers):
+    for key, raw_value in items:
         if key in _RESPONSE_HEADERS:
             name, value = key.decode("ascii"), raw_value.decode("latin-1")
             found[name] = f"{found[name]}, {value}" if name in found else value

@@ -35,6 +35,18 @@ ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
 ENV_CONTENT_MAX_CHARS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS"
 """Cap on captured message content per span attribute (default 4096 characters)."""
 
+ENV_VARS: Final = (
+    ENV_BASE_URLS,
+    ENV_GENAI_METRICS,
+    ENV_TIME_TO_HEADERS,
+    ENV_REQUEST_STREAM_USAGE,
+    ENV_PRICES_FILE,
+    ENV_MAX_MODELS,
+    ENV_CAPTURE_CONTENT,
+    ENV_CONTENT_MAX_CHARS,
+)
+"""Every environment variable ``Settings.from_env`` reads."""
+
 TIME_TO_HEADERS_STREAMS: Final = "streams"
 TIME_TO_HEADERS_ALL: Final = "all"
 
@@ -107,6 +119,28 @@ class Settings:
             capture_content=_bool(env, ENV_CAPTURE_CONTENT, False),
             content_max_chars=_int(env, ENV_CONTENT_MAX_CHARS, 4096, 16, 1 << 20),
         )
+
+
+def index_base_urls(base_urls: Iterable[BaseUrl]) -> dict[str, tuple[BaseUrl, ...]]:
+    """Base URLs by host, longest path first, so the most specific one decides (what ``match_base_url`` takes)."""
+    hosts: dict[str, list[BaseUrl]] = {}
+    for base in base_urls:
+        hosts.setdefault(base.host, []).append(base)
+    return {host: tuple(sorted(bases, key=lambda b: -len(b.path))) for host, bases in hosts.items()}
+
+
+def match_base_url(bases: Iterable[BaseUrl], scheme: str, port: int | None, path: str) -> BaseUrl | None:
+    """The first of ``bases`` (one host's, from ``index_base_urls``) that a request to ``scheme``, ``port`` (None:
+    the scheme's default) and ``path`` falls under, or ``None``: that request is not measured."""
+    port = port or (443 if scheme == "https" else 80)
+    for base in bases:
+        if (
+            base.scheme == scheme
+            and base.port == port
+            and (not base.path or path == base.path or path.startswith(base.path + "/"))
+        ):
+            return base
+    return None
 
 
 def _parse_base_urls(items: list[str], source: str) -> tuple[BaseUrl, ...] | None:

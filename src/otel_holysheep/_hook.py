@@ -1,16 +1,22 @@
-"""The one core that handles a matched request, shared by httpx and httpx2, sync and async.
+"""The one core that handles a matched request, shared by every client library (httpx, httpx2, requests, aiohttp),
+sync and async.
 
-``Hook.route`` decides cheaply whether a URL is the gateway's. For a matched request ``Hook.begin`` opens a
-:class:`Call` (span, in-flight gauge, request fields), the application's request runs exactly once, and the call is
-finished exactly once: when the body has been read to its end, fails, is closed early, or is garbage-collected.
-Every telemetry step runs under the never-raise guard; the application's own exceptions pass through unchanged.
+``Hook.route`` / ``Hook.route_text`` decide cheaply whether a URL is the gateway's. For a matched request
+``Hook.begin`` opens a :class:`Call` (span, in-flight gauge, request fields), the application's request runs exactly
+once, and the call is finished exactly once: when the body has been read to its end, fails, is closed early, or is
+garbage-collected. Every telemetry step runs under the never-raise guard; the application's own exceptions pass
+through unchanged.
+
+A client library is an adapter (``_httpx``, ``_requests``, ``_aiohttp``): its wrapper reads ``ACTIVE.hook``, routes
+the URL and hands the request to ``Hook.send`` / ``Hook.send_async`` with its :class:`Flavor`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -19,12 +25,29 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
 
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
-from otel_holysheep._call import LAST_FAILURE, Call, Flavor, header_items
-from otel_holysheep._config import BaseUrl, Settings
+from otel_holysheep._call import LAST_FAILURE, Call, Flavor
+from otel_holysheep._config import BaseUrl, Settings, index_base_urls, match_base_url
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import add_stream_usage_option, parse_request, request_messages
 from otel_holysheep._pricing import PriceBook
 from otel_holysheep._safety import call_safely
+
+# True while a matched request is being sent in this thread / asyncio task. A client library running underneath
+# another one (the openai SDK's aiohttp client and LiteLLM's aiohttp transport run httpx over aiohttp) then sees the
+# same request again: the wrappers pass it straight through, so it is counted once, by the outer library.
+SENDING: ContextVar[bool] = ContextVar("otel_holysheep_sending", default=False)
+
+
+class Active:
+    """The switch every wrapper reads: the configured hook, or ``None`` when uninstrumented (pass straight through)."""
+
+    __slots__ = ("hook",)
+
+    def __init__(self) -> None:
+        self.hook: Hook | None = None
+
+
+ACTIVE = Active()
 
 
 class Hook:
@@ -36,37 +59,43 @@ class Hook:
         self.telemetry = telemetry
         self.prices = prices
         self.models = a.ModelLabels(settings.max_models)
-        hosts: dict[str, list[BaseUrl]] = {}
-        for base in settings.base_urls:
-            hosts.setdefault(base.host, []).append(base)
-        # Longest path first, so the most specific base URL decides the endpoint.
-        self._hosts = {host: tuple(sorted(bases, key=lambda b: -len(b.path))) for host, bases in hosts.items()}
+        self._hosts = index_base_urls(settings.base_urls)
 
     def route(self, url: Any) -> BaseUrl | None:
         """The base URL ``url`` falls under, or ``None`` (the cheap test every HTTP request pays)."""
         bases = self._hosts.get(url.host)
         if bases is None:
             return None
-        scheme = url.scheme
-        port = url.port or (443 if scheme == "https" else 80)
-        path = url.path
-        for base in bases:
-            if (
-                base.scheme == scheme
-                and base.port == port
-                and (not base.path or path == base.path or path.startswith(base.path + "/"))
-            ):
-                return base
-        return None
+        return match_base_url(bases, url.scheme, url.port, url.path)
+
+    def route_text(self, url: str) -> BaseUrl | None:
+        """``route`` for a URL string (``scheme://[userinfo@]host[:port]/path?query``, as requests prepares it)."""
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            return None
+        authority, _, path = rest.partition("/")
+        if "?" in authority or "#" in authority:  # no path: "http://host?query"
+            authority, path = authority.partition("#")[0].partition("?")[0], ""
+        authority = authority.rpartition("@")[2]
+        if authority.startswith("["):  # [IPv6]:port
+            host, _, port_text = authority[1:].partition("]")
+            port_text = port_text[1:]
+        else:
+            host, _, port_text = authority.partition(":")
+        host = host.lower()
+        if host not in self._hosts:
+            return None
+        path = "/" + path.partition("#")[0].partition("?")[0]
+        return self.route(_Url(scheme.lower(), host, int(port_text) if port_text else None, path))
 
     def begin(self, flavor: Flavor, request: Any, base: BaseUrl) -> Call | None:
         """Open the telemetry for one attempt; ``None`` means pass the request straight through."""
         if not is_instrumentation_enabled():
             return None
         start = time.perf_counter()
-        url = request.url
-        endpoint = a.endpoint_of(url.path, base.path)
-        body = _body_of(request)
+        fields = flavor.fields(request)
+        endpoint = a.endpoint_of(fields.path, base.path)
+        body = fields.body
         info = parse_request(body) if body else None
         if (
             info is not None
@@ -75,9 +104,11 @@ class Hook:
             and endpoint == "chat/completions"
             and self.settings.request_stream_usage
         ):
-            _add_stream_usage(flavor, request, body)
+            new_body = add_stream_usage_option(body)
+            if new_body is not None:
+                flavor.set_body(request, new_body)
         model = self.models.label(info.model if info else None)
-        attempt = _attempt_of(request)
+        attempt = attempt_of(fields.retry_count)
         if attempt:
             self.telemetry.retries.add((model, a.retry_reason(LAST_FAILURE.get())))
         operation = a.operation_of(endpoint)
@@ -87,7 +118,7 @@ class Hook:
             n.SERVER_ADDRESS: base.host,
             n.SERVER_PORT: base.port,
             n.HOLYSHEEP_ENDPOINT: endpoint,
-            n.HTTP_REQUEST_METHOD: request.method,
+            n.HTTP_REQUEST_METHOD: fields.method,
         }
         if info is not None and info.model:
             attributes[n.GEN_AI_REQUEST_MODEL] = info.model  # the real name (<= 256 chars); metric labels are capped
@@ -109,71 +140,71 @@ class Hook:
     def _start_span(self, name: str, attributes: dict[str, Any]) -> Span:
         return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
-    def send(
-        self, flavor: Flavor, original: Callable[[Any, Any], Any], client: Any, request: Any, base: BaseUrl
-    ) -> Any:
+    def send(self, flavor: Flavor, request: Any, base: BaseUrl, run: Callable[[], Any]) -> Any:
+        """Run ``run()`` (the library's own send of ``request``) exactly once, measured as one attempt."""
         call: Call | None = call_safely(self.begin, flavor, request, base)
         if call is None:
-            return original(client, request)
+            return run()
         token = call_safely(_attach, call)
+        sending = SENDING.set(True)
         try:
-            response = original(client, request)
+            response = run()
         except BaseException as exc:
             call_safely(call.fail, exc)
             raise
         finally:
+            SENDING.reset(sending)
             if token is not None:
                 call_safely(otel_context.detach, token)
-        if call_safely(call.on_response, response, False) is None:
+        if call_safely(_observe, flavor, request, response, call, False) is None:
             call_safely(call.finish_now)  # could not observe the body: finish at the headers, never leak
         return response
 
-    async def send_async(
-        self, flavor: Flavor, original: Callable[[Any, Any], Awaitable[Any]], client: Any, request: Any, base: BaseUrl
-    ) -> Any:
+    async def send_async(self, flavor: Flavor, request: Any, base: BaseUrl, run: Callable[[], Awaitable[Any]]) -> Any:
+        """Async twin of ``send``."""
         call: Call | None = call_safely(self.begin, flavor, request, base)
         if call is None:
-            return await original(client, request)
+            return await run()
         token = call_safely(_attach, call)
+        sending = SENDING.set(True)
         try:
-            response = await original(client, request)
+            response = await run()
         except BaseException as exc:
             call_safely(call.fail, exc)
             raise
         finally:
+            SENDING.reset(sending)
             if token is not None:
                 call_safely(otel_context.detach, token)
-        if call_safely(call.on_response, response, True) is None:
+        if call_safely(_observe, flavor, request, response, call, True) is None:
             call_safely(call.finish_now)
         return response
+
+
+class _Url(NamedTuple):
+    """The parts of a URL string ``Hook.route`` reads."""
+
+    scheme: str
+    host: str
+    port: int | None
+    path: str
 
 
 def _attach(call: Call) -> object:
     return otel_context.attach(trace.set_span_in_context(call.span))
 
 
-def _body_of(request: Any) -> bytes:
-    content = getattr(request, "_content", None)  # set once the body has been read (always for bytes/json bodies)
-    return content if isinstance(content, bytes) else b""
+def _observe(flavor: Flavor, request: Any, response: Any, call: Call, is_async: bool) -> bool:
+    flavor.observe(request, response, call, is_async)
+    return True
 
 
-def _attempt_of(request: Any) -> int:
-    """The openai SDK's retry number (``x-stainless-retry-count``), 0 for a first attempt or any other client."""
-    for key, raw in header_items(request.headers):
-        if key == b"x-stainless-retry-count":
-            try:
-                value = int(raw)
-            except ValueError:
-                return 0
-            return value if 0 < value < 1000 else 0
-    return 0
-
-
-def _add_stream_usage(flavor: Flavor, request: Any, body: bytes) -> None:
-    """The documented opt-in: ask the gateway for a final usage chunk on a streaming chat request."""
-    new_body = add_stream_usage_option(body)
-    if new_body is None:
-        return
-    request.stream = flavor.byte_stream(new_body)
-    request._content = new_body
-    request.headers["Content-Length"] = str(len(new_body))
+def attempt_of(raw: str | bytes | None) -> int:
+    """The openai SDK's retry number from ``x-stainless-retry-count``; 0 for a first attempt or any other client."""
+    if raw is None:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        return 0
+    return value if 0 < value < 1000 else 0

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from otel_holysheep._call import Call
-from otel_holysheep._safety import call_or_else, call_safely
+from otel_holysheep._safety import call_safely
 
 
 def make_stream_types(module: Any) -> tuple[Any, Any]:
@@ -30,8 +30,7 @@ def make_stream_types(module: Any) -> tuple[Any, Any]:
             call = self._call
             try:
                 for chunk in self._inner:
-                    if call.scanner is not None:
-                        call_or_else(call.on_chunk, chunk, call.drop_scanner)
+                    call.on_body_bytes(chunk)
                     yield chunk
             except BaseException as exc:
                 call_safely(call.on_body_error, exc)
@@ -57,8 +56,7 @@ def make_stream_types(module: Any) -> tuple[Any, Any]:
             call = self._call
             try:
                 async for chunk in self._inner:
-                    if call.scanner is not None:
-                        call_or_else(call.on_chunk, chunk, call.drop_scanner)
+                    call.on_body_bytes(chunk)
                     yield chunk
             except BaseException as exc:
                 call_safely(call.on_body_error, exc)

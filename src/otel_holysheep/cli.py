@@ -1,4 +1,4 @@
-"""``otel-holysheep``: the project's command line (simulate, demo, report)."""
+"""``otel-holysheep``: the project's command line (simulate, demo, report, doctor)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ _COMMANDS = {
     "simulate": ("otel_holysheep.simulator.cli", "run the OpenAI-compatible gateway simulator on loopback"),
     "demo": ("otel_holysheep.demo", "run the instrumented demo workload and print the per-model report"),
     "report": ("otel_holysheep.report.cli", "per-model table from Prometheus or a /metrics endpoint"),
+    "doctor": (
+        "otel_holysheep.doctor.cli",
+        "read-only diagnosis: installation, settings, /metrics, Prometheus, Collector",
+    ),
 }
 
 

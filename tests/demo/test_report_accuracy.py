@@ -21,7 +21,8 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry, generate_latest
 
-from otel_holysheep import HolySheepInstrumentor, _instrumentor
+from otel_holysheep import HolySheepInstrumentor
+from otel_holysheep._hook import ACTIVE
 from otel_holysheep.demo import run as demo
 from otel_holysheep.demo import workload
 from otel_holysheep.report.model import TOTAL_LABEL, histogram_quantile
@@ -59,8 +60,8 @@ def demo_workload() -> Iterator[tuple[str, Kept, Kept]]:
     with GatewaySimulator(profile=profile, time_scale=demo.TIME_SCALE, seed=demo.SEED) as sim:
         instrumentor.instrument(meter_provider=provider, base_urls=[sim.base_url])
         try:
-            assert _instrumentor._active is not None
-            telemetry = _instrumentor._active.telemetry
+            assert ACTIVE.hook is not None
+            telemetry = ACTIVE.hook.telemetry
             durations, ttfts = Kept(telemetry.duration), Kept(telemetry.time_to_first_token)
             telemetry.duration, telemetry.time_to_first_token = durations, ttfts  # type: ignore[assignment]
             argv = ["--base-url", sim.base_url, "--requests", str(demo.REQUESTS), "--no-wait"]

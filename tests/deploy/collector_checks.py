@@ -98,9 +98,27 @@ def in_background(work: Callable[[int], Any], threads: int = 2) -> Iterator[list
         raise errors[0]
 
 
+def drive_and_check(
+    store: EngineServer, sim: Any, env: Mapping[str, str], *, selector: str, tag: str, check_rules: bool = True
+) -> tuple[Counter[str], Counter[str]]:
+    """Run the traffic app with ``env`` until every dashboard query answers in ``store`` (and every rule is healthy),
+    finish it, and wait until the store's totals equal the app's counts. Returns (attempts per model, tokens)."""
+    from instrumented_apps import traffic_app
+    from traffic import attempts
+
+    with traffic_app(env) as app:
+        store.wait_for("sum(increase(holysheep_requests_total[1m])) > 50", timeout=60)
+        if check_rules:
+            check_dashboard_and_rules(store)
+        tokens = app.finish()
+    sent = attempts(sim.requests, tag)
+    wait_for_totals(store, selector, sent, tokens)
+    return sent, tokens
+
+
 def report(title: str, **counts: object) -> None:
     """One line in the test output (pytest -s, or the captured output of a failure): what was sent and received."""
-    print(f"[{title}] " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+    print(f"\n[{title}] " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
 
 
 def add_tokens(into: Counter[str], more: Mapping[str, int]) -> None:

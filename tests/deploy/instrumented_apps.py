@@ -73,6 +73,7 @@ class TrafficApp:
         """Close stdin (the app finishes its round, prints TOTALS and exits, flushing its telemetry)."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.close()
+        self.proc.stdin = None  # communicate() would flush the closed pipe
         out, err = self.proc.communicate(timeout=timeout)
         totals = [line for line in out.splitlines() if line.startswith("TOTALS ")]
         assert self.proc.returncode == 0 and totals, f"traffic app failed ({self.proc.returncode}): {err[-2000:]}"

@@ -1,9 +1,9 @@
-"""OpenTelemetry Collector configurations: structure (no Collector binary needed) and, with OTELCOL_BIN set,
-``otelcol validate``."""
+"""OpenTelemetry Collector configurations: structure (no Collector binary needed), and with our Collector distribution
+(otelcol-holysheep, `make collector`): every component the configs name is in it, each config validates, and a
+misspelled component type fails validation with the Collector's own message."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from engines import REPO
+from engines import REPO, require_binary
 
 COLLECTOR = REPO / "collector"
-CONFIGS = sorted(COLLECTOR.glob("*.yaml"))
+CONFIGS = sorted(COLLECTOR.glob("otel-collector*.yaml"))
 KINDS = ("receivers", "processors", "exporters", "connectors", "extensions")
 # old spelling -> current name (the old ones are deprecated aliases or removed)
 DEPRECATED = {
@@ -122,17 +122,35 @@ def test_otlp_receivers_listen_on_the_standard_ports() -> None:
 
 def test_agent_forwards_to_gateways_with_host_attributes() -> None:
     agent = load(COLLECTOR / "otel-collector-agent.yaml")
-    (pipeline,) = agent["service"]["pipelines"].values()
-    assert pipeline["exporters"] == ["load_balancing"]
-    assert "resource_detection" in pipeline["processors"]
+    pipelines = agent["service"]["pipelines"]
+    assert set(pipelines) == {"metrics", "traces"}
+    assert pipelines["metrics"]["exporters"] == ["load_balancing"]
+    assert pipelines["traces"]["exporters"] == ["otlp_grpc/traces"]
+    for pipeline in pipelines.values():
+        assert "resource_detection" in pipeline["processors"]
     lb = agent["exporters"]["load_balancing"]
     assert lb["routing_key"] == "resource", "one app instance -> one gateway, so no series is exposed twice"
     assert "otlp" in lb["protocol"]
+    # what waits for a gateway waits on disk
+    assert "file_storage" in agent["service"]["extensions"]
+    for name in ("load_balancing", "otlp_grpc/traces"):
+        queue = agent["exporters"][name]["sending_queue"]
+        assert queue["enabled"] is True and queue["storage"] == "file_storage", name
+    assert lb["protocol"]["otlp"]["sending_queue"]["enabled"] is False, "no per-gateway queue in memory"
     # the agent listens on loopback only
     for proto in agent["receivers"]["otlp"]["protocols"].values():
         assert proto["endpoint"].startswith("127.0.0.1:")
     gateway = load(COLLECTOR / "otel-collector-gateway.yaml")
-    assert port_of(gateway["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]) == int(lb["resolver"]["dns"]["port"])
+    gateway_port = port_of(gateway["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"])
+    assert str(gateway_port) in str(lb["resolver"]["dns"]["port"])
+    assert agent["exporters"]["otlp_grpc/traces"]["endpoint"].endswith(f":-{gateway_port}}}")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_metrics_and_traces_pipelines(path: Path) -> None:
+    pipelines = load(path)["service"]["pipelines"]
+    assert set(pipelines) == {"metrics", "traces"}
+    assert pipelines["traces"]["receivers"] == ["otlp"]
 
 
 def test_readme_documents_the_app_side_env_vars() -> None:
@@ -148,14 +166,80 @@ def test_readme_documents_the_app_side_env_vars() -> None:
         assert needle in readme, needle
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
-def test_otelcol_validate(path: Path) -> None:
-    binary = os.environ.get("OTELCOL_BIN")
-    if not binary:
-        pytest.skip(
-            "OTELCOL_BIN not set: no OpenTelemetry Collector binary on this machine; structural checks ran instead"
-        )
-    result = subprocess.run(
-        [binary, "validate", f"--config={path}"], capture_output=True, text=True, timeout=60, check=False
+# --- with our Collector (otelcol-holysheep, built from collector/builder-config.yaml) ------------------------------
+def otelcol(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    binary = require_binary("otelcol-holysheep")
+    return subprocess.run(
+        [str(binary), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin", **(env or {})},
     )
+
+
+def commented_components(text: str) -> dict[str, set[str]]:
+    """Component ids of the commented-out alternatives (``  # prometheus_remote_write:`` under ``exporters:``)."""
+    found: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    kind = None
+    for line in text.splitlines():
+        if re.match(r"^[a-z_]+:", line):
+            kind = line.split(":")[0] if line.split(":")[0] in KINDS else None
+        m = re.match(r"^  # ([a-z_]+(?:/[a-z0-9_]+)?):\s*$", line)
+        if kind and m:
+            found[kind].add(m.group(1))
+    return found
+
+
+def shipped_component_types() -> dict[str, set[str]]:
+    """Every component type a shipped config names, in use or in a commented alternative."""
+    types: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    for path in CONFIGS:
+        config = load(path)
+        for kind in KINDS:
+            types[kind] |= {component_type(c) for c in config.get(kind) or {}}
+        for kind, ids in commented_components(path.read_text()).items():
+            types[kind] |= {component_type(c) for c in ids}
+    return types
+
+
+def test_the_distribution_has_every_component_the_configs_name() -> None:
+    result = otelcol("components")
+    assert result.returncode == 0, result.stderr
+    listed = yaml.safe_load(result.stdout)
+    known = {kind: {c["name"] for c in listed.get(kind) or []} for kind in KINDS}
+    for kind, types in shipped_component_types().items():
+        assert types <= known[kind], f"{kind} not in otelcol-holysheep: {sorted(types - known[kind])}"
+    # the manifest builds what the configs name, plus the file exporter: the tests' trace store (tests/otelcol.py)
+    manifest = yaml.safe_load((COLLECTOR / "builder-config.yaml").read_text())
+    built = {(kind, c["name"]) for kind in KINDS for c in listed.get(kind) or []}
+    named = {(kind, t) for kind, types in shipped_component_types().items() for t in types}
+    assert built - named == {("exporters", "file")}
+    assert sum(len(manifest.get(kind) or []) for kind in KINDS) == len(built)
+    assert listed["buildinfo"]["version"] == manifest["dist"]["version"]
+
+
+def test_every_module_of_the_manifest_is_at_one_release() -> None:
+    manifest = yaml.safe_load((COLLECTOR / "builder-config.yaml").read_text())
+    release = manifest["dist"]["version"]
+    versions = {entry["gomod"].split()[1] for kind in KINDS for entry in manifest.get(kind) or []}
+    assert versions == {f"v{release}"}, versions
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_otelcol_validate(path: Path, tmp_path: Path) -> None:
+    result = otelcol("validate", f"--config={path}", env={"OTELCOL_STORAGE_DIR": str(tmp_path)})
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+
+
+def test_a_misspelled_component_type_fails_validation_with_the_collectors_message(tmp_path: Path) -> None:
+    text = (COLLECTOR / "otel-collector.yaml").read_text()
+    assert "  memory_limiter:\n" in text
+    broken = tmp_path / "misspelled.yaml"
+    broken.write_text(text.replace("  memory_limiter:\n", "  memory_limitter:\n", 1))
+    result = otelcol("validate", f"--config={broken}")
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "memory_limitter" in message, message
+    assert "unknown type" in message, message

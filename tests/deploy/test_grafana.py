@@ -147,6 +147,19 @@ def test_required_panels_present(dashboard: dict[str, Any]) -> None:
         assert needle in exprs, needle
 
 
+def test_latency_panels_show_exemplars(dashboard: dict[str, Any]) -> None:
+    """The P95 series of the request-latency and time-to-first-token panels carry exemplars (the dots that open the
+    trace of a slow request), and only range queries of those panels do."""
+    with_exemplars = {
+        p["title"]: [t["expr"] for t in p.get("targets") or [] if t.get("exemplar")]
+        for p in all_panels(dashboard["panels"])
+        if any(t.get("exemplar") for t in p.get("targets") or [])
+    }
+    assert set(with_exemplars) == {"Request latency P50 / P95 / P99", "Time to first token P50 / P95"}
+    for exprs in with_exemplars.values():
+        assert len(exprs) == 1 and exprs[0].startswith("histogram_quantile(0.95"), exprs
+
+
 def test_comparison_table_merges_instant_queries_by_model(dashboard: dict[str, Any]) -> None:
     (panel,) = [p for p in all_panels(dashboard["panels"]) if p["type"] == "table"]
     assert [t["id"] for t in panel["transformations"]][:1] == ["merge"]

@@ -1,5 +1,5 @@
-"""promtool over the shipped Prometheus configuration, rules and rule unit tests (Prometheus 2.53 from
-scripts/fetch-engines.sh)."""
+"""promtool over the shipped Prometheus configuration, rules and rule unit tests: Prometheus 2.53's (Debian, from
+scripts/fetch-engines.sh) and Prometheus 3's (built from its Go module by scripts/build-go-engines.sh)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,11 @@ ALERTS_FILE = REPO / "prometheus" / "rules" / "holysheep-alerts.yml"
 RECORDING_FILE = REPO / "prometheus" / "rules" / "holysheep-recording.yml"
 
 
-def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    binary = require_binary("promtool")
+PROMTOOLS = ["promtool", "promtool3"]
+
+
+def promtool(*args: str, tool: str = "promtool") -> subprocess.CompletedProcess[str]:
+    binary = require_binary(tool)
     return subprocess.run([str(binary), *args], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -26,21 +29,24 @@ def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, f"{result.args}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
 
 
-def test_check_config() -> None:
-    result = promtool("check", "config", "prometheus.yml")
+@pytest.mark.parametrize("tool", PROMTOOLS)
+def test_check_config(tool: str) -> None:
+    result = promtool("check", "config", "prometheus.yml", tool=tool)
     assert_ok(result)
     assert "SUCCESS" in result.stdout
 
 
-def test_check_rules() -> None:
+@pytest.mark.parametrize("tool", PROMTOOLS)
+def test_check_rules(tool: str) -> None:
     assert SHIPPED_RULE_FILES, "no rule files in prometheus/rules"
-    result = promtool("check", "rules", *(str(p.relative_to(REPO)) for p in SHIPPED_RULE_FILES))
+    result = promtool("check", "rules", *(str(p.relative_to(REPO)) for p in SHIPPED_RULE_FILES), tool=tool)
     assert_ok(result)
 
 
-def test_rule_unit_tests() -> None:
+@pytest.mark.parametrize("tool", PROMTOOLS)
+def test_rule_unit_tests(tool: str) -> None:
     assert RULE_TESTS, "no promtool tests in prometheus/tests"
-    result = promtool("test", "rules", *(str(p.relative_to(REPO)) for p in RULE_TESTS))
+    result = promtool("test", "rules", *(str(p.relative_to(REPO)) for p in RULE_TESTS), tool=tool)
     assert_ok(result)
     assert "FAILED" not in result.stdout + result.stderr
 

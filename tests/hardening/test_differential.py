@@ -1,19 +1,22 @@
 """Differential fault tests: the same client code, uninstrumented then instrumented, must observe the same thing.
 
 Same bytes, same parsed objects, same exception types and messages, across malformed, truncated, stalled, reset,
-compressed-and-corrupt and oversized responses, through raw httpx, raw httpx2 and the openai SDK, sync and async.
+compressed-and-corrupt and oversized responses, through raw httpx, raw httpx2, requests, aiohttp and the openai SDK,
+sync and async.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import aiohttp
 import httpx
 import httpx2
 import openai
 import pytest
+import requests
 
 from tests.hardening.replay_server import SCENARIOS, ReplayServer
 from tests.support import instrumented
@@ -77,7 +80,58 @@ def _sdk(stream: bool, use_async: bool) -> Callable[[str, str], Observation]:
     return observe
 
 
+def _requests(stream: bool) -> Callable[[str, str], Observation]:
+    def observe(base_url: str, scenario: str) -> Observation:
+        def run() -> Any:
+            with (
+                requests.Session() as session,
+                session.post(
+                    f"{base_url}/chat/completions",
+                    json=BODY,
+                    headers={"x-replay": scenario},
+                    timeout=TIMEOUT,
+                    stream=stream,
+                ) as r,
+            ):
+                if stream:  # piece by piece as they arrive (iter_lines is quadratic on the 10 MB one-line body)
+                    return r.status_code, b"".join(r.iter_content(chunk_size=None)), None
+                parsed = _outcome(r.json) if "json" in r.headers.get("content-type", "") else None
+                return r.status_code, r.content, parsed
+
+        return _outcome(run)
+
+    return observe
+
+
+def _aiohttp(stream: bool) -> Callable[[str, str], Observation]:
+    def observe(base_url: str, scenario: str) -> Observation:
+        async def run() -> Any:
+            timeout = aiohttp.ClientTimeout(sock_read=TIMEOUT)
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(f"{base_url}/chat/completions", json=BODY, headers={"x-replay": scenario}) as r,
+            ):
+                if stream:  # line by line, as an SSE consumer reads
+                    return r.status, b"".join([line async for line in r.content]), None
+                raw = await r.read()
+                parsed = None
+                if "json" in r.headers.get("content-type", ""):
+                    try:
+                        parsed = ("ok", await r.json())
+                    except Exception as exc:
+                        parsed = ("raise", type(exc).__name__, str(exc))
+                return r.status, raw, parsed
+
+        return _outcome(lambda: asyncio.run(run()))
+
+    return observe
+
+
 CLIENTS = [
+    pytest.param(_requests(stream=False), id="requests"),
+    pytest.param(_requests(stream=True), id="requests-stream"),
+    pytest.param(_aiohttp(stream=False), id="aiohttp"),
+    pytest.param(_aiohttp(stream=True), id="aiohttp-stream"),
     pytest.param(_raw_sync(httpx), id="httpx-sync"),
     pytest.param(_raw_sync(httpx2), id="httpx2-sync"),
     pytest.param(_raw_async(httpx), id="httpx-async"),
@@ -124,25 +178,35 @@ def test_scenarios_cover_the_faults_they_claim(replay: ReplayServer) -> None:
     assert len(ok[1][1]) > 10_000_000
 
 
-def test_cancelled_task_mid_stream_is_the_same(replay: ReplayServer) -> None:
+async def _httpx2_reader(base_url: str) -> None:
+    async with (
+        httpx2.AsyncClient(base_url=base_url, timeout=5) as client,
+        client.stream("POST", "/chat/completions", json=BODY, headers={"x-replay": "sse_stalled"}) as response,
+    ):
+        async for _ in response.aiter_bytes():
+            pass
+
+
+async def _aiohttp_reader(base_url: str) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{base_url}/chat/completions", json=BODY, headers={"x-replay": "sse_stalled"}) as response,
+    ):
+        async for _ in response.content.iter_any():
+            pass
+
+
+@pytest.mark.parametrize("reader", [_httpx2_reader, _aiohttp_reader], ids=["httpx2", "aiohttp"])
+def test_cancelled_task_mid_stream_is_the_same(reader: Callable[[str], Awaitable[None]], replay: ReplayServer) -> None:
     async def run() -> Observation:
-        async with httpx2.AsyncClient(base_url=replay.base_url, timeout=5) as client:
-
-            async def reader() -> None:
-                async with client.stream(
-                    "POST", "/chat/completions", json=BODY, headers={"x-replay": "sse_stalled"}
-                ) as response:
-                    async for _ in response.aiter_bytes():
-                        pass
-
-            task = asyncio.create_task(reader())
-            await asyncio.sleep(0.2)
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                return ("cancelled",)
-            return ("finished",)
+        task = asyncio.create_task(reader(replay.base_url))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return ("cancelled",)
+        return ("finished",)
 
     plain = asyncio.run(run())
     with instrumented(base_urls=[replay.base_url]) as cap:
@@ -151,21 +215,33 @@ def test_cancelled_task_mid_stream_is_the_same(replay: ReplayServer) -> None:
         assert cap.value("holysheep.active_requests") == 0
 
 
-def test_early_break_is_the_same(replay: ReplayServer) -> None:
-    def run() -> list[bytes]:
-        with (
-            httpx2.Client(base_url=replay.base_url) as client,
-            client.stream("POST", "/chat/completions", json=BODY, headers={"x-replay": "sse_crlf_comments_split"}) as r,
-        ):
-            got = []
-            for chunk in r.iter_raw():
-                got.append(chunk)
-                if len(got) == 3:
-                    break
-            return got
+def _httpx2_first_three(base_url: str) -> list[bytes]:
+    with (
+        httpx2.Client(base_url=base_url) as client,
+        client.stream("POST", "/chat/completions", json=BODY, headers={"x-replay": "sse_crlf_comments_split"}) as r,
+    ):
+        return _first_three(r.iter_raw())
 
-    plain = run()
+
+def _requests_first_three(base_url: str) -> list[bytes]:
+    headers = {"x-replay": "sse_crlf_comments_split"}
+    with requests.post(f"{base_url}/chat/completions", json=BODY, headers=headers, stream=True) as r:
+        return _first_three(r.iter_content(chunk_size=None))
+
+
+def _first_three(chunks: Iterator[bytes]) -> list[bytes]:
+    got = []
+    for chunk in chunks:
+        got.append(chunk)
+        if len(got) == 3:
+            break  # the rest is never read; the response is closed by the context manager
+    return got
+
+
+@pytest.mark.parametrize("run", [_httpx2_first_three, _requests_first_three], ids=["httpx2", "requests"])
+def test_early_break_is_the_same(run: Callable[[str], list[bytes]], replay: ReplayServer) -> None:
+    plain = run(replay.base_url)
     with instrumented(base_urls=[replay.base_url]) as cap:
-        assert run() == plain
+        assert run(replay.base_url) == plain
         assert cap.value("holysheep.stream_outcomes", outcome="cancelled") == 1
         assert cap.value("holysheep.active_requests") == 0

@@ -60,3 +60,55 @@ def test_with_the_official_genai_instrumentor(order: str, genai: str, gateway: G
         assert sum(p["value"] for p in ours) == 3
     assert out["spans"].count("chat gpt-4.1") >= 3  # ours (and the peer's, named the same way by the convention)
     assert out["restored"] is True
+
+
+def test_instrument_uninstrument_cycles_with_every_client(gateway: GatewaySimulator) -> None:
+    """Three cycles of instrument / a call through each library / uninstrument on one meter provider, then an
+    uninstrumented round: each instrumented call counted exactly once, the uninstrumented ones not at all, and the
+    clients (created once, before the first cycle) keep working throughout."""
+    import asyncio
+
+    import aiohttp
+    import httpx2
+    import requests
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from otel_holysheep import HolySheepInstrumentor
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    url = f"{gateway.base_url}/chat/completions"
+    body = {"model": "gpt-4.1", "messages": []}
+    auth = {"Authorization": "Bearer sk-test"}
+    session = requests.Session()
+    client = httpx2.Client(headers=auth)
+
+    async def aio() -> int:
+        async with aiohttp.ClientSession(headers=auth) as s, s.post(url, json=body) as r:
+            return len(await r.read())
+
+    def round_trip() -> None:
+        assert session.post(url, json=body, headers=auth).json()["model"] == "gpt-4.1"
+        assert client.post(url, json=body).status_code == 200
+        assert asyncio.run(aio()) > 0
+
+    for _ in range(3):
+        HolySheepInstrumentor().instrument(meter_provider=provider, base_urls=[gateway.base_url])
+        round_trip()
+        HolySheepInstrumentor().uninstrument()
+    round_trip()
+    data = reader.get_metrics_data()
+    points = [
+        p
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name in ("holysheep.requests", "holysheep.active_requests")
+        for p in m.data.data_points
+    ]
+    assert sum(p.value for p in points if "status" in p.attributes) == 9
+    assert sum(p.value for p in points if "status" not in p.attributes) == 0  # in flight
+    session.close()
+    client.close()
+    provider.shutdown()

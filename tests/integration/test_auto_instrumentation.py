@@ -19,6 +19,7 @@ from otel_holysheep._names import PROMETHEUS_SERIES
 from otel_holysheep.simulator import GatewaySimulator
 
 APP = Path(__file__).parent / "apps" / "contract_app.py"
+MIXED_APP = Path(__file__).parent / "apps" / "mixed_clients_app.py"
 BIN = Path(sys.executable).parent
 SCOPE_LABELS = {"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
 
@@ -30,7 +31,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def instrumented_app(gateway: GatewaySimulator, stderr: list[str] | None = None, **extra_env: str) -> Iterator[str]:
+def instrumented_app(
+    gateway: GatewaySimulator, stderr: list[str] | None = None, app: Path = APP, **extra_env: str
+) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(
@@ -47,7 +50,7 @@ def instrumented_app(gateway: GatewaySimulator, stderr: list[str] | None = None,
         }
     )
     proc = subprocess.Popen(
-        [str(BIN / "opentelemetry-instrument"), sys.executable, str(APP)],
+        [str(BIN / "opentelemetry-instrument"), sys.executable, str(app)],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -199,3 +202,24 @@ def test_bad_configuration_warns_once_and_still_measures(gateway: GatewaySimulat
     ):
         assert text.count(needle) == 1, (needle, text)
     assert "Traceback" not in text
+
+
+@pytest.mark.openai_sdk
+def test_every_client_library_counted_exactly_once(gateway: GatewaySimulator) -> None:
+    """requests, aiohttp, raw httpx and the openai SDK (default httpx2 client and its aiohttp client) in one app under
+    `opentelemetry-instrument` (with the generic httpx and requests instrumentations loaded too): every request the
+    gateway served is counted once, under the library's own model, with its own tokens."""
+    gateway.reset()
+    with instrumented_app(gateway, app=MIXED_APP) as url:
+        samples = scrape(url)
+    served = [r for r in gateway.requests if r.path.startswith("/v1/")]
+    assert len(served) == 10
+    assert total(samples, "holysheep_requests_total") == len(served)
+    for model in ("gpt-4.1", "claude-sonnet-4", "deepseek-v3.2", "gemini-2.5-flash", "gpt-4.1-mini"):
+        assert total(samples, "holysheep_requests_total", model=model, status="success") == 2, model
+        assert total(samples, "holysheep_tokens_total", model=model, token_type="prompt") == 20, model
+        assert total(samples, "holysheep_stream_outcomes_total", model=model, outcome="completed") == 1, model
+        assert total(samples, "holysheep_time_to_first_token_seconds_count", model=model) == 1, model
+    assert total(samples, "holysheep_active_requests") == 0
+    assert total(samples, "holysheep_errors_total") == 0
+    assert "sk-mixed-test" not in repr(samples)

@@ -47,11 +47,13 @@ def latency_points(captured: Captured) -> dict[str, list[Any]]:
 
 def stream_inside_another_span(module: Any, gateway: GatewaySimulator, tracer: trace.Tracer) -> None:
     """Open the stream, then read it to the end inside an unrelated span: the body ends while that span is current."""
-    with module.Client(base_url=gateway.base_url, headers=HEADERS) as client:
-        with client.stream("POST", "/chat/completions", json=BODY) as response:
-            with tracer.start_as_current_span("app.read_body"):
-                for _ in response.iter_bytes():
-                    pass
+    with (
+        module.Client(base_url=gateway.base_url, headers=HEADERS) as client,
+        client.stream("POST", "/chat/completions", json=BODY) as response,
+        tracer.start_as_current_span("app.read_body"),
+    ):
+        for _ in response.iter_bytes():
+            pass
 
 
 @pytest.mark.parametrize("module", MODULES)

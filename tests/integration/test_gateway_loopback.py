@@ -12,19 +12,9 @@ import httpx2
 import pytest
 
 from otel_holysheep.simulator import GatewaySimulator
-from tests.support import Captured, instrumented
+from tests.support import AUTH, Captured, chat, instrumented, scenario
 
 MODULES = [pytest.param(httpx, id="httpx"), pytest.param(httpx2, id="httpx2")]
-AUTH = {"Authorization": "Bearer sk-test"}
-MESSAGES = [{"role": "user", "content": "Compare latency across models, briefly."}]
-
-
-def chat(model: str = "gpt-4.1", **extra: Any) -> dict[str, Any]:
-    return {"model": model, "messages": MESSAGES, **extra}
-
-
-def scenario(directives: str) -> dict[str, str]:
-    return {**AUTH, "x-sim-scenario": directives}
 
 
 @pytest.mark.parametrize("module", MODULES)

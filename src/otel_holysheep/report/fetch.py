@@ -72,7 +72,24 @@ def http_get(
     """GET ``url`` (+ query ``params``). Connection problems raise ``ReportError`` naming ``what`` at ``shown_as``
     (default ``url``); HTTP error statuses come back as a ``Response``."""
     full = url + ("&" if "?" in url else "?") + urllib.parse.urlencode(params) if params else url
-    request = urllib.request.Request(full, headers={"Accept": accept, "User-Agent": USER_AGENT})
+    return http_request(full, what=what, timeout=timeout, accept=accept, shown_as=shown_as)
+
+
+def http_request(
+    url: str,
+    *,
+    what: str,
+    timeout: float,
+    accept: str,
+    shown_as: str | None = None,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """GET ``url``, or POST ``data`` with extra ``headers``; errors as for ``http_get``. Proxies are used except for
+    loopback hosts."""
+    request = urllib.request.Request(
+        url, data=data, headers={"Accept": accept, "User-Agent": USER_AGENT, **(headers or {})}
+    )
     host = urllib.parse.urlsplit(url).hostname or ""
     handlers = [urllib.request.ProxyHandler({})] if _is_loopback(host) else []
     opener = urllib.request.build_opener(*handlers)
@@ -96,4 +113,4 @@ def http_get(
         text = body.decode(charset, errors="replace")
     except LookupError:
         text = body.decode("utf-8", errors="replace")
-    return Response(url=full, status=status, reason=str(reason), content_type=content_type, text=text)
+    return Response(url=url, status=status, reason=str(reason), content_type=content_type, text=text)

@@ -169,6 +169,10 @@ class MetricsEndpointSource:
         return f"since process start, from {self.url}"
 
     def fetch(self) -> Report:
+        return report_from_samples(self.samples(), url=self.url)
+
+    def samples(self) -> list[tuple[str, Labels, float]]:
+        """Every sample of the page; ``ReportError`` when it is unreachable or not Prometheus metrics text."""
         answer = self._get(
             self.url,
             what="the metrics endpoint",
@@ -184,8 +188,7 @@ class MetricsEndpointSource:
         if "html" in kind or "json" in kind or head in ("<", "{", "["):
             got = "an HTML page" if ("html" in kind or head == "<") else "JSON"
             raise ReportError(f"{self.url} answered with {got}, not Prometheus metrics text")
-        samples = parse_exposition(answer.text, url=self.url, openmetrics="openmetrics" in kind)
-        return report_from_samples(samples, url=self.url)
+        return parse_exposition(answer.text, url=self.url, openmetrics="openmetrics" in kind)
 
 
 def parse_exposition(text: str, *, url: str, openmetrics: bool = False) -> list[tuple[str, Labels, float]]:
