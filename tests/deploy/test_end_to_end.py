@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from collector_checks import recording_rules
 
+from collector_checks import recording_rules
 from engines import (
     dashboard_queries,
     find_binary,

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from collector_checks import check_dashboard_and_rules, recording_rules
-from instrumented_apps import otlp_env, traffic_app
-from traffic import MODELS
 
+from collector_checks import check_dashboard_and_rules, recording_rules
 from engines import prometheus_config, require_binary, shipped_rule_files, start_prometheus3
+from instrumented_apps import otlp_env, traffic_app
 from otel_holysheep.report.sources import PrometheusSource
 from otel_holysheep.simulator import GatewaySimulator
+from traffic import MODELS
 
 pytestmark = [pytest.mark.engines, pytest.mark.slow]
 
