@@ -73,7 +73,8 @@ def test_plain_post_json(gateway: GatewaySimulator, captured: Captured) -> None:
     assert body["usage"]["completion_tokens"] == 2
     assert captured.value("holysheep.tokens", token_type="completion") == 2
     assert captured.value("holysheep.ratelimit.remaining", model="gpt-4.1", kind="requests") > 0
-    assert captured.count("holysheep.time_to_headers", model="gpt-4.1") == 1
+    assert captured.count("holysheep.request.duration", model="gpt-4.1") == 1
+    assert captured.count("holysheep.time_to_headers") == 0  # a JSON response's headers repeat its duration
     assert captured.count("holysheep.time_to_first_token") == 0
 
 
@@ -92,6 +93,7 @@ def test_sse_read_any_way(read: str, gzip: bool, gateway: GatewaySimulator, capt
     assert body.rstrip().endswith(b"data: [DONE]")
     assert captured.value("holysheep.stream_outcomes", model="deepseek-v3.2", outcome="completed") == 1
     assert captured.count("holysheep.time_to_first_token", model="deepseek-v3.2") == 1
+    assert captured.count("holysheep.time_to_headers", model="deepseek-v3.2") == 1
     assert captured.value("holysheep.tokens", model="deepseek-v3.2", token_type="completion") == 6
     assert captured.value("holysheep.tokens", model="deepseek-v3.2", token_type="prompt") == 10
     assert captured.count("holysheep.output_tokens", model="deepseek-v3.2") == 1
