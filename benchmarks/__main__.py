@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases, series
+from benchmarks import cases, exemplars, series
 from benchmarks._report import evaluate, print_results
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -117,6 +117,7 @@ CASES = {
     "embeddings": lambda p, r, q: cases.embeddings(p, r, 2_000_000),
     "asyncio": lambda p, r, q: cases.concurrency(p, r, _scaled(6, q)),
     "series": lambda p, r, q: series.series_case(),
+    "exemplars": lambda p, r, q: exemplars.exemplars_case(p, 3 * r, _scaled(700, q)),
 }
 
 if __name__ == "__main__":

@@ -209,6 +209,17 @@ def print_results(report: dict[str, Any]) -> None:
             "request",
             ["generic-httpx"],
         )
+    if "exemplars" in c:
+        ex = c["exemplars"]
+        for kind in ("json", "stream"):
+            _table(
+                f"httpx {kind}: exemplars on (SDK default trace_based, our span) vs the exemplar filter always_off",
+                ex[kind]["variants"],
+                "request",
+                [],
+            )
+            print(f"  exemplar cost per request ({kind}, paired): {ex[kind]['exemplar_cost_us']:+.2f} us")
+        print(f"  our part, one context holding the span: {ex['context_per_request_us']:.3f} us per request")
     if "optimisations" in c:
         _table(
             "httpx, each optimisation against its own before (same run)", c["optimisations"]["variants"], "request", []
