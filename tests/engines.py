@@ -58,7 +58,10 @@ GO_BUILD_HINT = (
 )
 # Engines built from Go modules (scripts/build-go-engines.sh) and what each is for, for skip messages.
 GO_ENGINES = {
-    "otelcol-holysheep": f"our OpenTelemetry Collector distribution: {GO_BUILD_HINT} (or `make collector`)",
+    "otelcol-holysheep": (
+        f"our OpenTelemetry Collector distribution: {GO_BUILD_HINT} (or `make collector`); or link an otelcol-contrib"
+        f" binary of release 0.158 or newer there: ln -s $(command -v otelcol-contrib) {ENGINES_BIN}/otelcol-holysheep"
+    ),
     "prometheus3": f"Prometheus 3: {GO_BUILD_HINT}",
     "promtool3": f"Prometheus 3's promtool: {GO_BUILD_HINT}",
 }

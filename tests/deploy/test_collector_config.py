@@ -211,6 +211,10 @@ def test_the_distribution_has_every_component_the_configs_name() -> None:
     known = {kind: {c["name"] for c in listed.get(kind) or []} for kind in KINDS}
     for kind, types in shipped_component_types().items():
         assert types <= known[kind], f"{kind} not in otelcol-holysheep: {sorted(types - known[kind])}"
+    if listed["buildinfo"]["command"] != "otelcol-holysheep":
+        pytest.skip(
+            f"not our distribution but {listed['buildinfo']['command']}: the manifest checks need make collector"
+        )
     # the manifest builds what the configs name, plus the file exporter: the tests' trace store (tests/otelcol.py)
     manifest = yaml.safe_load((COLLECTOR / "builder-config.yaml").read_text())
     built = {(kind, c["name"]) for kind in KINDS for c in listed.get(kind) or []}
