@@ -79,7 +79,7 @@ def _set_body(request: Any, body: bytes) -> None:
 
 def _observe(urllib3: Any, response: Any, call: Call) -> None:
     call.on_headers(response.status_code, _wanted_headers(response.headers))
-    content = response.__dict__.get("_content")
+    content = getattr(response, "_content", None)
     if isinstance(content, bytes):  # handed back already read (a test double or a custom adapter)
         call.on_content(content)
         return

@@ -12,6 +12,7 @@ import pytest
 import requests
 import urllib3
 
+from otel_holysheep import _requests
 from otel_holysheep.simulator import GatewaySimulator
 from tests.support import AUTH, Captured, chat, instrumented, scenario
 
@@ -32,9 +33,9 @@ def _raw_stream(r: requests.Response) -> bytes:
 
 
 def _plain_again(r: requests.Response) -> bool:
-    """Finished at the end of its body, the urllib3 response is of its own type again and holds no call: its closing
-    reads and connection releases run plain urllib3."""
-    return type(r.raw) is urllib3.HTTPResponse and "_otel_holysheep_call" not in vars(r.raw)
+    """Finished at the end of its body, the urllib3 response is of its own type again and no call is kept for it: its
+    closing reads and connection releases run plain urllib3."""
+    return type(r.raw) is urllib3.HTTPResponse and _requests._CALL not in vars(r.raw)
 
 
 # How an application may read a body: each must be observed exactly once, to its end.
