@@ -110,7 +110,7 @@ CASES = {
     "settings": lambda p, r, q: cases.settings(p, 3 * r, _scaled(700, q)),
     "optimisations": lambda p, r, q: cases.optimisations(p, r, _scaled(2000, q)),
     "openai": lambda p, r, q: cases.openai_sdk(p, 3 * r, _scaled(350, q)),
-    "requests": lambda p, r, q: cases.requests_vs_httpx(p, r, _scaled(2000, q)),
+    "requests": lambda p, r, q: cases.requests_vs_httpx(p, 3 * r, _scaled(700, q)),
     "aiohttp": lambda p, r, q: cases.aiohttp_vs_httpx(p, r, _scaled(1000, q)),
     "not_gateway": lambda p, r, q: cases.not_gateway(p, r, _scaled(3000, q)),
     "streaming": lambda p, r, q: cases.streaming(p, max(3, r // 2), 100_000),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -147,21 +149,41 @@ def async_transport(module_name: str, canned: Canned) -> Any:
 
 
 def requests_session(canned: Canned) -> Any:
-    """A real ``requests.Session`` and ``HTTPAdapter``; the connection pool below hands back canned urllib3 responses
-    (a real ``urllib3.HTTPResponse`` over an in-memory body, read the way a socket's would be)."""
-    import io  # noqa: PLC0415
+    """A real ``requests.Session`` and ``HTTPAdapter``; the connection pool below hands back the urllib3 response a
+    socket would give: a real ``urllib3.HTTPResponse`` over a real ``http.client.HTTPResponse`` reading the body from
+    memory, as ``HTTPConnection.getresponse`` builds it (the head parsed once, as httpx's fake pool hands back parsed
+    headers too).
 
+    The ``http.client`` layer matters: it closes itself when the body's content-length is read, so urllib3 stops
+    after one read and releases the connection, as it does on a socket. A bare ``BytesIO`` as the body never closes:
+    every read path would pay for a second, empty read that no real response makes.
+    """
     import requests  # noqa: PLC0415
     import urllib3  # noqa: PLC0415
 
     status, headers, body = canned
     header_dict = {k.decode(): v.decode() for k, v in headers}
+    head = f"HTTP/1.1 {status} OK\r\n".encode() + b"".join(k + b": " + v + b"\r\n" for k, v in headers) + b"\r\n"
+    parsed = http.client.HTTPResponse(_MemorySocket(head), method="POST")
+    parsed.begin()
+    state = {k: v for k, v in vars(parsed).items() if k != "fp"}  # status line, headers, length, chunked, will_close
 
     class FakePool:
         def urlopen(self, method: str, url: str, **kwargs: Any) -> Any:
             content = body if isinstance(body, bytes) else b"".join(body())
+            original = http.client.HTTPResponse(_MemorySocket(content), method=method)
+            vars(original).update(state)
             return urllib3.HTTPResponse(
-                io.BytesIO(content), headers=header_dict, status=status, preload_content=False, decode_content=False
+                original,
+                headers=header_dict,
+                status=status,
+                version=11,
+                reason="OK",
+                preload_content=False,
+                decode_content=False,
+                original_response=original,
+                request_method=method,
+                request_url=url,
             )
 
     class FakeAdapter(requests.adapters.HTTPAdapter):
@@ -171,6 +193,16 @@ def requests_session(canned: Canned) -> Any:
     session = requests.Session()
     session.mount("https://", FakeAdapter())
     return session
+
+
+class _MemorySocket:
+    """What ``http.client.HTTPResponse`` reads a response from: ``makefile`` over bytes in memory."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def makefile(self, mode: str) -> Any:
+        return io.BytesIO(self.data)
 
 
 class LoopbackServer:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, NamedTuple
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -82,11 +82,11 @@ class Hook:
             port_text = port_text[1:]
         else:
             host, _, port_text = authority.partition(":")
-        host = host.lower()
-        if host not in self._hosts:
+        bases = self._hosts.get(host.lower())
+        if bases is None:
             return None
         path = "/" + path.partition("#")[0].partition("?")[0]
-        return self.route(_Url(scheme.lower(), host, int(port_text) if port_text else None, path))
+        return match_base_url(bases, scheme.lower(), int(port_text) if port_text else None, path)
 
     def begin(self, flavor: Flavor, request: Any, base: BaseUrl) -> Call | None:
         """Open the telemetry for one attempt; ``None`` means pass the request straight through."""
@@ -179,15 +179,6 @@ class Hook:
         if call_safely(_observe, flavor, request, response, call, True) is None:
             call_safely(call.finish_now)
         return response
-
-
-class _Url(NamedTuple):
-    """The parts of a URL string ``Hook.route`` reads."""
-
-    scheme: str
-    host: str
-    port: int | None
-    path: str
 
 
 def _attach(call: Call) -> object:

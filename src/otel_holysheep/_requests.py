@@ -10,6 +10,7 @@ are still content-encoded there, as at httpx's transport level, so the core deco
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from otel_holysheep._call import RESPONSE_HEADER_NAMES, Call, Flavor, RequestFields
@@ -25,13 +26,16 @@ def targets(module: Any) -> list[tuple[type, str, Any]]:
     """(class, method name, wrapper factory) for every method this adapter wraps in ``requests``."""
     import urllib3  # noqa: PLC0415 - requests depends on it
 
+    def observe(request: Any, response: Any, call: Call, is_async: bool) -> None:
+        _observe(urllib3, response, call)
+
     flavor = Flavor(
         "requests",
         (module.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError),
         (module.exceptions.ConnectionError,),
         _fields,
         _set_body,
-        lambda request, response, call, is_async: _observe(urllib3, response, call),
+        observe,
     )
     return [(module.adapters.HTTPAdapter, "send", lambda original: _wrapper(original, flavor))]
 
@@ -42,7 +46,7 @@ def _wrapper(original: Any, flavor: Flavor) -> Any:
         if hook is not None:
             base = call_safely(hook.route_text, request.url)
             if base is not None and not SENDING.get():  # not already measured one library up
-                return hook.send(flavor, request, base, lambda: original(self, request, *args, **kwargs))
+                return hook.send(flavor, request, base, partial(original, self, request, *args, **kwargs))
         return original(self, request, *args, **kwargs)
 
     return send
@@ -55,7 +59,17 @@ def _fields(request: Any) -> RequestFields:
     elif not isinstance(body, bytes):
         body = b""  # a file or generator upload: not ours to read
     path = "/" + request.url.partition("://")[2].partition("/")[2].partition("?")[0].partition("#")[0]
-    return RequestFields(request.method, path, body, request.headers.get("x-stainless-retry-count"))
+    return RequestFields(request.method, path, body, _header(request.headers, "x-stainless-retry-count"))
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """``headers.get(name)`` for a lower-case ``name``; a ``CaseInsensitiveDict`` without raising KeyError inside."""
+    store = getattr(headers, "_store", None)  # CaseInsensitiveDict: lower-cased name -> (name, value)
+    if isinstance(store, dict):
+        found = store.get(name)
+        return found[1] if found is not None else None
+    value: str | None = headers.get(name)
+    return value
 
 
 def _set_body(request: Any, body: bytes) -> None:
@@ -65,7 +79,7 @@ def _set_body(request: Any, body: bytes) -> None:
 
 def _observe(urllib3: Any, response: Any, call: Call) -> None:
     call.on_headers(response.status_code, _wanted_headers(response.headers))
-    content = response.__dict__.get("_content")
+    content = getattr(response, "_content", None)
     if isinstance(content, bytes):  # handed back already read (a test double or a custom adapter)
         call.on_content(content)
         return
@@ -77,8 +91,9 @@ def _observe(urllib3: Any, response: Any, call: Call) -> None:
         call.on_eof()
         return
     raw.__dict__[_CALL] = call
-    # Same layout, same name; only the reads below are added. A response the application drops unread and unclosed
-    # is closed by io.IOBase's finalizer, which reaches the close() below: no weakref.finalize needed.
+    # Same layout, same name; only the reads below are added, until the call is finished. A response the
+    # application drops unread and unclosed is closed by io.IOBase's finalizer, which reaches the close() below: no
+    # weakref.finalize needed.
     raw.__class__ = _observed_type(type(raw))
 
 
@@ -93,82 +108,100 @@ def _wanted_headers(headers: Any) -> dict[str, str]:
 def _observed_type(base: type) -> type:
     observed = _observed_types.get(base)
     if observed is None:
-        methods = {name: _ObservedReads.__dict__[name] for name in _READS}
-        observed = type(base.__name__, (base,), methods)
+        observed = type(base.__name__, (base,), _observed_reads(base))
         observed.__module__, observed.__qualname__ = base.__module__, base.__qualname__
         _observed_types[base] = observed
     return observed
 
 
-class _ObservedReads:
-    """The methods an observed urllib3 response gets (copied into a subclass of its own type)."""
+def _observed_reads(base: Any) -> dict[str, Any]:
+    """The methods an observed urllib3 response of type ``base`` gets: ``base``'s own, plus the observation.
+
+    Once the call is finished (end of body, read error, close), the response gets its own type back, and the rest
+    of its life (urllib3's closing empty read, the connection releases) costs nothing. Each method reads the call
+    anew: one already running in another thread when that happens finds none and is plain urllib3 again.
+    """
 
     def _fp_read(self: Any, amt: int | None = None, *args: Any, **kwargs: Any) -> bytes:
-        call: Call = self.__dict__[_CALL]
-        data: bytes = _read(self, call, "_fp_read", amt, *args, **kwargs)
-        call_safely(_observed, self, call, data, True, amt)
+        call: Call | None = self.__dict__.get(_CALL)
+        if call is None:
+            return base._fp_read(self, amt, *args, **kwargs)  # type: ignore[no-any-return]
+        data: bytes = _read(self, base, call, "_fp_read", amt, *args, **kwargs)
+        call_safely(_observed, self, base, call, data, amt)
         return data
 
     def _update_chunk_length(self: Any) -> None:
-        call: Call = self.__dict__[_CALL]
-        _read(self, call, "_update_chunk_length")
+        call: Call | None = self.__dict__.get(_CALL)
+        if call is None:
+            return base._update_chunk_length(self)  # type: ignore[no-any-return]
+        _read(self, base, call, "_update_chunk_length")
         if self.chunk_left == 0:  # the last chunk: the body is complete
-            call_safely(call.on_eof)
+            call_safely(_ended, self, base, call.on_eof)
+        return None
 
     def _handle_chunk(self: Any, amt: int | None) -> bytes:
-        call: Call = self.__dict__[_CALL]
-        data: bytes = _read(self, call, "_handle_chunk", amt)
-        call_safely(_observed, self, call, data, False, None)
+        call: Call | None = self.__dict__.get(_CALL)
+        if call is None:
+            return base._handle_chunk(self, amt)  # type: ignore[no-any-return]
+        data: bytes = _read(self, base, call, "_handle_chunk", amt)
+        if data:
+            call.on_body_bytes(data)  # never raises
         return data
 
     def close(self: Any) -> None:
         try:
-            _own(self, "close")()
+            base.close(self)
         finally:
-            call_safely(_released, self)
+            call_safely(_released, self, base)
 
     def release_conn(self: Any) -> None:
         # urllib3 releases the connection when the body is read to its end, fails, or is closed; requests'
         # Response.close() releases a fully read body without closing it. Whatever the reads reported came first.
         try:
-            _own(self, "release_conn")()
+            base.release_conn(self)
         finally:
-            call_safely(_released, self)
+            call_safely(_released, self, base)
+
+    reads = (_fp_read, _update_chunk_length, _handle_chunk, close, release_conn)
+    return {read.__name__: read for read in reads}
 
 
-def _observed(response: Any, call: Call, data: bytes, fp_read: bool, amt: int | None) -> None:
-    """Wire bytes the application's read took (still content-encoded). After ``_fp_read(amt)`` (not a chunk), an
-    empty read or a closed file is the end of the body."""
+def _observed(response: Any, base: type, call: Call, data: bytes, amt: int | None) -> None:
+    """Wire bytes ``_fp_read(amt)`` took for the application (still content-encoded). An empty read (not of 0 bytes)
+    or a closed file is the end of the body."""
     if data:
         call.on_body_bytes(data)
-    if fp_read and ((not data and amt != 0) or _fp_closed(response._fp)):
-        call.on_eof()
+    if (not data and amt != 0) or _fp_closed(response._fp):
+        _ended(response, base, call.on_eof)
 
 
-def _released(response: Any) -> None:
+def _released(response: Any, base: type) -> None:
     """Closed or released: a body not finished by now was abandoned by the application."""
-    if not response.__dict__.get(_READING):  # urllib3 closes before raising a read error: that error decides
-        response.__dict__[_CALL].on_close()
+    call: Call | None = response.__dict__.get(_CALL)
+    if call is not None and not response.__dict__.get(_READING):  # urllib3 closes before raising a read error: that
+        _ended(response, base, call.on_close)  # error decides
 
 
-def _read(response: Any, call: Call, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Run the urllib3 response's own ``method``; a read error ends the call with that error."""
-    response.__dict__[_READING] = True
+def _read(response: Any, base: type, call: Call, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Run urllib3's own ``method`` (looked up on ``base`` now: a later patch of urllib3 is honoured); a read error
+    ends the call with that error."""
+    state = response.__dict__
+    state[_READING] = True
     try:
-        return _own(response, method)(*args, **kwargs)
+        return getattr(base, method)(response, *args, **kwargs)
     except BaseException as exc:
-        call_safely(call.on_body_error, exc)
+        call_safely(_ended, response, base, call.on_body_error, exc)
         raise
     finally:
-        response.__dict__[_READING] = False
+        state[_READING] = False
 
 
-def _own(response: Any, method: str) -> Any:
-    """urllib3's own ``method`` of ``response`` (its observed type's base)."""
-    return getattr(type(response).__base__, method).__get__(response)
-
-
-_READS = ("_fp_read", "_update_chunk_length", "_handle_chunk", "close", "release_conn")
+def _ended(response: Any, base: type, event: Any, *args: Any) -> None:
+    """``event`` finishes the call: the response is plain urllib3 again from here on. If ``event`` fails, the
+    response stays observed, so that its close or connection release still finishes the call."""
+    event(*args)
+    response.__dict__.pop(_CALL, None)
+    response.__class__ = base
 
 
 def _fp_closed(fp: Any) -> bool:

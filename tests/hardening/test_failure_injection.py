@@ -56,7 +56,8 @@ def workload(base_url: str) -> list[Any]:
 
 
 def requests_workload(base_url: str) -> list[Any]:
-    """The same three calls through requests."""
+    """The same three calls through requests, and a stream the application closes after its first line (its
+    connection release is what finishes that call)."""
     seen: list[Any] = []
     url = f"{base_url}/chat/completions"
     with requests.Session() as session:
@@ -65,6 +66,8 @@ def requests_workload(base_url: str) -> list[Any]:
         with session.post(url, json=STREAM_BODY, headers={"x-sim-scenario": "chunks=4"}, stream=True) as response:
             lines = [line.decode() for line in response.iter_lines()]
             seen.append([line for line in lines if line.startswith("data")][-3:])
+        with session.post(url, json=STREAM_BODY, headers={"x-sim-scenario": "chunks=4"}, stream=True) as response:
+            seen.append([next(response.iter_lines()).decode()])
         failed = session.post(url, json={"model": "gpt-4.1"}, headers={"x-sim-scenario": "status=500"})
         seen.append((failed.status_code, failed.json()["error"]["type"]))
     return [_strip_ids(item) for item in seen]
@@ -119,7 +122,7 @@ STEPS = [
     (_call.Call, "on_eof", "body-end", ALL),
     (_hook.Hook, "begin", "request-start", ALL),
     (_hook, "attempt_of", "request-fields", ALL),
-    (_hook.Hook, "route", "routing", ALL),
+    (_hook.Hook, "route", "routing", ("httpx2",)),
     (_hook.Hook, "route_text", "routing-text", ("requests", "aiohttp")),
     (_requests, "_observe", "requests-observation", ("requests",)),
     (_requests, "_observed", "requests-body-read", ("requests",)),
@@ -158,7 +161,10 @@ def test_a_failing_step_is_invisible_to_the_app(
         debug = [r for r in caplog.records if r.name == "otel_holysheep" and r.levelno == logging.DEBUG and r.exc_info]
         assert debug, "the failure must be logged at DEBUG"
         assert any(isinstance(r.exc_info[1], Injected) for r in debug if r.exc_info)
-        assert cap.value("holysheep.active_requests") == 0 or name == "add"  # the gauge itself is a tally
+        # The gauge itself is a tally. The requests release hook is the only thing that finishes a body the app
+        # closed before its end: with that hook broken, that one call stays open (and the app is still unaffected).
+        still_open = 1 if name == "_released" else 0
+        assert cap.value("holysheep.active_requests") == still_open or name == "add"
 
 
 def test_a_failing_histogram_record(
@@ -221,7 +227,7 @@ def test_span_processor_failures(
     cap.tracer_provider.add_span_processor(RaisingProcessor(on))
     with instrumented(cap, base_urls=[gateway.base_url]):
         assert WORKLOADS[client](gateway.base_url) == expected[client]
-        assert cap.value("holysheep.requests") == 3
+        assert cap.value("holysheep.requests") == len(expected[client])  # one item seen per call
         assert cap.value("holysheep.active_requests") == 0
 
 
@@ -233,4 +239,4 @@ def test_exporter_failure(client: str, gateway: GatewaySimulator, expected: dict
     cap.tracer_provider.add_span_processor(SimpleSpanProcessor(RaisingExporter()))
     with instrumented(cap, base_urls=[gateway.base_url]):
         assert WORKLOADS[client](gateway.base_url) == expected[client]
-        assert cap.value("holysheep.requests") == 3
+        assert cap.value("holysheep.requests") == len(expected[client])  # one item seen per call

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3
 
+from otel_holysheep import _requests
 from otel_holysheep.simulator import GatewaySimulator
 from tests.support import AUTH, Captured, chat, instrumented, scenario
 
@@ -28,6 +30,12 @@ def _raw_read_small(r: requests.Response) -> bytes:
 
 def _raw_stream(r: requests.Response) -> bytes:
     return b"".join(r.raw.stream(16, decode_content=True))
+
+
+def _plain_again(r: requests.Response) -> bool:
+    """Finished at the end of its body, the urllib3 response is of its own type again and no call is kept for it: its
+    closing reads and connection releases run plain urllib3."""
+    return type(r.raw) is urllib3.HTTPResponse and _requests._CALL not in vars(r.raw)
 
 
 # How an application may read a body: each must be observed exactly once, to its end.
@@ -51,6 +59,7 @@ def test_json_read_any_way(read: str, gzip: bool, gateway: GatewaySimulator, cap
         f"{gateway.base_url}/chat/completions", json=chat(), headers=scenario(directives), stream=True
     ) as response:
         body = READS[read](response)
+        assert _plain_again(response)
     assert json.loads(body)["usage"]["prompt_tokens"] == 321
     assert captured.value("holysheep.requests", model="gpt-4.1", endpoint="chat/completions", status="success") == 1
     assert captured.value("holysheep.tokens", model="gpt-4.1", token_type="prompt") == 321
@@ -90,6 +99,7 @@ def test_sse_read_any_way(read: str, gzip: bool, gateway: GatewaySimulator, capt
         ) as response,
     ):
         body = READS[read](response)
+        assert _plain_again(response)
     assert body.rstrip().endswith(b"data: [DONE]")
     assert captured.value("holysheep.stream_outcomes", model="deepseek-v3.2", outcome="completed") == 1
     assert captured.count("holysheep.time_to_first_token", model="deepseek-v3.2") == 1
