@@ -152,3 +152,12 @@ PROMETHEUS_SERIES: Final[tuple[Series, ...]] = (
         "Retried attempts (x-stainless-retry-count > 0); reason = previous attempt's failure class.",
     ),
 )
+
+ATTRIBUTED_SERIES: Final = (
+    "holysheep_requests_total",
+    "holysheep_errors_total",
+    "holysheep_tokens_total",
+    "holysheep_cost_usd_total",
+)
+"""The counters that carry the attribution labels (``OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION``: ``route`` and
+baggage keys) after their own, when they are switched on. Histograms never do."""

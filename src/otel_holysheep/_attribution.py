@@ -1,0 +1,221 @@
+"""Attribution: who made a gateway call, as bounded label values read from the app's own context.
+
+With ``OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION`` set, ``Hook.begin`` asks :class:`Attribution` for the values of
+the configured labels while the application's context is current:
+
+- ``route``: the ``http.route`` attribute of the active SERVER span, the route *template* the web framework's own
+  OpenTelemetry instrumentation put there (FastAPI / Starlette: ``/users/{user_id}``; Flask: ``/users/<int:user_id>``;
+  Django: ``users/<int:user_id>/``), never the request path. The active server span is the current span when it is a
+  SERVER span, else the SERVER span the current span descends from in this process, found through
+  :class:`ServerSpans` (a span processor that follows each server span's descendants while they are open): so the
+  route is found under the CLIENT span of ``opentelemetry-instrumentation-requests``, under a GenAI instrumentation's
+  span or under a span of the app's own. No server span, or one without ``http.route``: the value is empty.
+- ``baggage.<key>``: the W3C baggage entry ``<key>`` of the current context (empty when absent).
+
+Values are bounded: at most ``MAX_VALUE_CHARS`` characters (longer ones are cut), no control characters, nothing
+that looks like a credential or a URL (those become ``other``), and at most ``max_values`` distinct values per label
+per process; later values become ``other`` (one warning per label).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Any, Final
+
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind
+
+from otel_holysheep._config import ATTRIBUTION_ROUTE, AttributionSource
+from otel_holysheep._safety import call_safely
+
+_logger = logging.getLogger("otel_holysheep")
+
+OTHER: Final = "other"
+MAX_VALUE_CHARS: Final = 128
+SPAN_ATTRIBUTE_PREFIX: Final = "holysheep.attribution."
+HTTP_ROUTE: Final = "http.route"
+# Values never put in a label: control characters, a URL (it may carry ids or tokens), or what looks like a credential.
+_REJECT: Final = re.compile(r"[\x00-\x1f\x7f]|://|^\s*(?:sk-|bearer\s|basic\s)", re.IGNORECASE)
+# Descendants of open server spans followed at most: a leak of unended spans cannot grow it further.
+MAX_TRACKED_SPANS: Final = 100_000
+
+
+def clean_value(raw: object) -> str:
+    """A label value from a raw route or baggage value: ``""`` when absent, ``other`` when it must not be shown,
+    else the value stripped and cut to ``MAX_VALUE_CHARS``."""
+    if not isinstance(raw, str):
+        return ""
+    value = raw.strip()
+    if not value:
+        return ""
+    if _REJECT.search(value):
+        return OTHER
+    return value[:MAX_VALUE_CHARS]
+
+
+class BoundedValues:
+    """Caps the distinct values of one label per process; later values become ``other`` (one warning)."""
+
+    __slots__ = ("_admitted", "_cache", "_label", "_limit", "_lock", "_warned")
+
+    def __init__(self, label: str, limit: int) -> None:
+        self._label = label
+        self._limit = limit
+        self._admitted: set[str] = set()
+        # raw value -> (label value, cleaned value), for raw values seen before (bounded; a miss only costs time)
+        self._cache: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+        self._warned = False
+
+    def value(self, raw: object) -> tuple[str, str]:
+        """(label value, cleaned value): the label value is bounded; the cleaned one goes on the span."""
+        if isinstance(raw, str):
+            hit = self._cache.get(raw)
+            if hit is not None:
+                return hit
+        elif raw is None:
+            return "", ""
+        cleaned = clean_value(raw)
+        if cleaned and cleaned != OTHER:
+            with self._lock:
+                if cleaned not in self._admitted:
+                    if len(self._admitted) >= self._limit:
+                        self._warn()
+                        return OTHER, cleaned  # not cached: the cache stays bounded whatever the flood
+                    self._admitted.add(cleaned)
+        result = (cleaned, cleaned)
+        if isinstance(raw, str) and len(self._cache) < 4 * self._limit + 16:
+            self._cache[raw] = result
+        return result
+
+    def _warn(self) -> None:
+        if not self._warned:
+            self._warned = True
+            _logger.warning(
+                "otel-holysheep: more than %d distinct values of attribution label %r; further values are labelled "
+                "%r (raise OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUTION_VALUES to see them)",
+                self._limit,
+                self._label,
+                OTHER,
+            )
+
+
+class ServerSpans:
+    """A span processor that maps each open span descending from a SERVER span (and the server span itself) to that
+    server span, so the route is found when a child span is current. Entries leave when the span ends."""
+
+    def __init__(self) -> None:
+        self.by_span_id: dict[int, Any] = {}
+        self.enabled = True
+
+    def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
+        if not self.enabled:
+            return
+        call_safely(self._track, span, parent_context)
+
+    def _track(self, span: Any, parent_context: otel_context.Context | None) -> None:
+        index = self.by_span_id
+        if len(index) >= MAX_TRACKED_SPANS:
+            return
+        if span.kind is SpanKind.SERVER:
+            index[span.get_span_context().span_id] = span
+            return
+        parent = trace.get_current_span(parent_context)
+        server = index.get(parent.get_span_context().span_id)
+        if server is not None:
+            index[span.get_span_context().span_id] = server
+
+    def on_end(self, span: Any) -> None:
+        if self.by_span_id:
+            call_safely(self._forget, span)
+
+    def _forget(self, span: Any) -> None:
+        self.by_span_id.pop(span.get_span_context().span_id, None)
+
+    def shutdown(self) -> None:
+        self.by_span_id.clear()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        del timeout_millis
+        return True
+
+    def server_span(self, span: Any) -> Any:
+        return self.by_span_id.get(span.get_span_context().span_id)
+
+
+_SERVER_SPANS: weakref.WeakKeyDictionary[Any, ServerSpans] = weakref.WeakKeyDictionary()
+_SERVER_SPANS_LOCK = threading.Lock()
+
+
+def server_spans_for(tracer_provider: Any) -> ServerSpans | None:
+    """The :class:`ServerSpans` processor of ``tracer_provider`` (an SDK provider), added once per provider; ``None``
+    for a provider that takes no span processors (the API's no-op or proxy providers: no span has a route then)."""
+    add = getattr(tracer_provider, "add_span_processor", None)
+    if add is None:
+        return None
+    with _SERVER_SPANS_LOCK:
+        try:
+            found = _SERVER_SPANS.get(tracer_provider)
+        except TypeError:  # not weakly referenceable: add one, do not remember it
+            found = None
+        if found is None:
+            found = _sdk_processor()
+            add(found)
+            call_safely(_SERVER_SPANS.__setitem__, tracer_provider, found)
+        found.enabled = True
+        return found
+
+
+def _sdk_processor() -> ServerSpans:
+    """A :class:`ServerSpans` that is also an SDK ``SpanProcessor`` (so it has every hook the SDK calls, ``_on_ending``
+    included). Only SDK providers take processors, so the SDK is importable here; the package needs only the API."""
+    from opentelemetry.sdk.trace import SpanProcessor  # noqa: PLC0415
+
+    class _ServerSpansProcessor(ServerSpans, SpanProcessor):
+        pass
+
+    return _ServerSpansProcessor()
+
+
+def route_of(span: Any, server_spans: ServerSpans | None) -> object:
+    """``http.route`` of the SERVER span that is ``span`` or that ``span`` descends from; ``None`` if there is none."""
+    if getattr(span, "kind", None) is not SpanKind.SERVER:
+        span = server_spans.server_span(span) if server_spans is not None else None
+        if span is None:
+            return None
+    attributes = getattr(span, "attributes", None)
+    return attributes.get(HTTP_ROUTE) if attributes else None
+
+
+class Attribution:
+    """Reads the configured attribution labels' values for one request from the current context."""
+
+    __slots__ = ("_bounds", "_server_spans", "_sources", "labels")
+
+    def __init__(
+        self, sources: Sequence[AttributionSource], max_values: int, server_spans: ServerSpans | None = None
+    ) -> None:
+        self._sources = tuple((s.source == ATTRIBUTION_ROUTE, s.key, SPAN_ATTRIBUTE_PREFIX + s.label) for s in sources)
+        self.labels = tuple(s.label for s in sources)
+        self._bounds = tuple(BoundedValues(s.label, max_values) for s in sources)
+        self._server_spans = server_spans
+
+    def capture(self, span_attributes: dict[str, Any]) -> tuple[str, ...]:
+        """The label values, in ``labels`` order; the non-empty cleaned values are added to ``span_attributes``."""
+        context = otel_context.get_current()
+        values = []
+        for (is_route, key, attribute), bound in zip(self._sources, self._bounds, strict=True):
+            if is_route:
+                raw = route_of(trace.get_current_span(context), self._server_spans)
+            else:
+                raw = baggage.get_baggage(key, context)
+            label, cleaned = bound.value(raw)
+            values.append(label)
+            if cleaned:
+                span_attributes[attribute] = cleaned
+        return tuple(values)
