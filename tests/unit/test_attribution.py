@@ -170,10 +170,9 @@ def test_route_set_after_the_server_span_started_is_read() -> None:
     """Django's instrumentation sets http.route in process_view, after the span started: it is read at call time."""
     provider, spans, tracer = _tracer()
     attribution = Attribution([ROUTE], 100, spans)
-    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER) as server:
-        with tracer.start_as_current_span("view"):
-            server.set_attribute("http.route", "users/<int:pk>/")
-            assert attribution.capture({}) == ("users/<int:pk>/",)
+    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER) as server, tracer.start_as_current_span("view"):
+        server.set_attribute("http.route", "users/<int:pk>/")
+        assert attribution.capture({}) == ("users/<int:pk>/",)
     provider.shutdown()
 
 
