@@ -55,8 +55,8 @@ HISTOGRAMS = {s.name for s in PROMETHEUS_SERIES if s.type == "histogram"} | set(
 KNOWN_LABELS: dict[str, set[str]] = {s.name: set(s.labels) for s in PROMETHEUS_SERIES}
 KNOWN_LABELS.update({name: set(labels) for name, labels in GEN_AI_SERIES.items()})
 COMMON_LABELS = {"job", "instance", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
-# The attribution labels the shipped rules and the dashboard's default assume (OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION=
-# route,baggage.team), on the counters that carry attribution labels.
+# The attribution labels the shipped rules and the dashboard's default assume
+# (OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION=route,baggage.team), on the counters that carry attribution labels.
 for _name in ATTRIBUTED_SERIES:
     KNOWN_LABELS[_name] |= {"route", "team"}
 METRIC_RE = re.compile(r"(?<![\w:.-])(holysheep_\w+|gen_ai_\w+)(?![\w:])")
