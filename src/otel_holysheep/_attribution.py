@@ -67,19 +67,18 @@ class BoundedValues:
         self._label = label
         self._limit = limit
         self._admitted: set[str] = set()
-        # raw value -> (label value, cleaned value), for raw values seen before (bounded; a miss only costs time)
-        self._cache: dict[str, tuple[str, str]] = {}
+        # raw value -> (label value, cleaned value), for raw values seen before (bounded; a miss only costs time).
+        # Raw values are hashable: strings from baggage, attribute values (str, number, tuple) or None.
+        self._cache: dict[object, tuple[str, str]] = {None: ("", "")}
         self._lock = threading.Lock()
         self._warned = False
 
     def value(self, raw: object) -> tuple[str, str]:
         """(label value, cleaned value): the label value is bounded; the cleaned one goes on the span."""
-        if isinstance(raw, str):
-            hit = self._cache.get(raw)
-            if hit is not None:
-                return hit
-        elif raw is None:
-            return "", ""
+        hit = self._cache.get(raw)
+        return hit if hit is not None else self._new(raw)
+
+    def _new(self, raw: object) -> tuple[str, str]:
         cleaned = clean_value(raw)
         if cleaned and cleaned != OTHER:
             with self._lock:
@@ -89,7 +88,7 @@ class BoundedValues:
                         return OTHER, cleaned  # not cached: the cache stays bounded whatever the flood
                     self._admitted.add(cleaned)
         result = (cleaned, cleaned)
-        if isinstance(raw, str) and len(self._cache) < 4 * self._limit + 16:
+        if len(self._cache) < 4 * self._limit + 16:
             self._cache[raw] = result
         return result
 
@@ -123,19 +122,20 @@ class ServerSpans:
         if len(index) >= MAX_TRACKED_SPANS:
             return
         if span.kind is SpanKind.SERVER:
-            index[span.get_span_context().span_id] = span
+            index[span.context.span_id] = span
             return
-        parent = trace.get_current_span(parent_context)
-        server = index.get(parent.get_span_context().span_id)
-        if server is not None:
-            index[span.get_span_context().span_id] = server
+        parent = span.parent  # the parent's SpanContext (None for a root span)
+        if parent is not None and index:
+            server = index.get(parent.span_id)
+            if server is not None:
+                index[span.context.span_id] = server
 
     def on_end(self, span: Any) -> None:
         if self.by_span_id:
             call_safely(self._forget, span)
 
     def _forget(self, span: Any) -> None:
-        self.by_span_id.pop(span.get_span_context().span_id, None)
+        self.by_span_id.pop(span.context.span_id, None)
 
     def shutdown(self) -> None:
         self.by_span_id.clear()
@@ -189,27 +189,29 @@ def route_of(span: Any, server_spans: ServerSpans | None) -> object:
         if span is None:
             return None
     attributes = getattr(span, "attributes", None)
-    return attributes.get(HTTP_ROUTE) if attributes else None
+    return attributes.get(HTTP_ROUTE) if attributes is not None else None
 
 
 class Attribution:
     """Reads the configured attribution labels' values for one request from the current context."""
 
-    __slots__ = ("_bounds", "_server_spans", "_sources", "labels")
+    __slots__ = ("_items", "_server_spans", "labels")
 
     def __init__(
         self, sources: Sequence[AttributionSource], max_values: int, server_spans: ServerSpans | None = None
     ) -> None:
-        self._sources = tuple((s.source == ATTRIBUTION_ROUTE, s.key, SPAN_ATTRIBUTE_PREFIX + s.label) for s in sources)
         self.labels = tuple(s.label for s in sources)
-        self._bounds = tuple(BoundedValues(s.label, max_values) for s in sources)
+        self._items = tuple(
+            (s.source == ATTRIBUTION_ROUTE, s.key, SPAN_ATTRIBUTE_PREFIX + s.label, BoundedValues(s.label, max_values))
+            for s in sources
+        )
         self._server_spans = server_spans
 
     def capture(self, span_attributes: dict[str, Any]) -> tuple[str, ...]:
         """The label values, in ``labels`` order; the non-empty cleaned values are added to ``span_attributes``."""
         context = otel_context.get_current()
         values = []
-        for (is_route, key, attribute), bound in zip(self._sources, self._bounds, strict=True):
+        for is_route, key, attribute, bound in self._items:
             if is_route:
                 raw = route_of(trace.get_current_span(context), self._server_spans)
             else:
