@@ -195,12 +195,13 @@ def route_of(span: Any, server_spans: ServerSpans | None) -> object:
 class Attribution:
     """Reads the configured attribution labels' values for one request from the current context."""
 
-    __slots__ = ("_items", "_server_spans", "labels")
+    __slots__ = ("_items", "_server_spans", "empty", "labels")
 
     def __init__(
         self, sources: Sequence[AttributionSource], max_values: int, server_spans: ServerSpans | None = None
     ) -> None:
         self.labels = tuple(s.label for s in sources)
+        self.empty = ("",) * len(self.labels)  # the values when reading them failed
         self._items = tuple(
             (s.source == ATTRIBUTION_ROUTE, s.key, SPAN_ATTRIBUTE_PREFIX + s.label, BoundedValues(s.label, max_values))
             for s in sources

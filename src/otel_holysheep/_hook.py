@@ -140,10 +140,11 @@ class Hook:
             messages = request_messages(body, self.settings.content_max_chars)
             if messages is not None:
                 attributes[n.GEN_AI_INPUT_MESSAGES] = messages
-        # Read now, while the application's context (its server span, its baggage) is the current one.
+        # Read now, while the application's context (its server span, its baggage) is the current one. A failure
+        # here loses the attribution values (empty), never the request's telemetry.
         attributed: tuple[str, ...] = ()
         if self.attribution is not None:
-            attributed = self.attribution.capture(attributes)
+            attributed = call_safely(self.attribution.capture, attributes) or self.attribution.empty
         name = f"{operation} {info.model}" if info is not None and info.model else operation
         # Tracing failing (a broken span processor) must not cost the metrics: fall back to a non-recording span.
         span = call_safely(self._start_span, name, attributes) or INVALID_SPAN

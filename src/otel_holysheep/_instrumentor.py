@@ -107,10 +107,10 @@ class HolySheepInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _uninstrument(self, **kwargs: Any) -> None:
         ACTIVE.hook = None
-        if HolySheepInstrumentor._server_spans is not None:
-            HolySheepInstrumentor._server_spans.enabled = False
-            HolySheepInstrumentor._server_spans.by_span_id.clear()
-            HolySheepInstrumentor._server_spans = None
+        server_spans, HolySheepInstrumentor._server_spans = HolySheepInstrumentor._server_spans, None
+        if server_spans is not None:
+            server_spans.enabled = False
+            call_safely(server_spans.shutdown)  # forget the spans it follows
         for key, (cls, original, wrapper) in list(self._originals.items()):
             method = key[2]
             if cls.__dict__.get(method) is wrapper:
