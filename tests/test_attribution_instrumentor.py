@@ -134,8 +134,8 @@ def test_a_failing_span_processor_step_never_reaches_the_app(monkeypatch: pytest
         def broken(*args: Any) -> None:
             raise RuntimeError("index step failed")
 
-        monkeypatch.setattr(processor, "_track", broken)  # every span start now fails inside the processor
-        monkeypatch.setattr(processor, "_forget", broken)
+        monkeypatch.setattr(processor, "_add", broken)  # every server span start now fails inside the processor
+        monkeypatch.setattr(processor, "_remove", broken)
         with in_request(cap, "/x", None):
             post(client)
         assert cap.value("holysheep.requests", route="/x") == 1  # the server span itself was current
@@ -158,7 +158,7 @@ def test_uninstrument_switches_the_processor_off(monkeypatch: pytest.MonkeyPatch
     with instrumented():
         processor = HolySheepInstrumentor._server_spans
         assert processor is not None and processor.enabled
-    assert not processor.enabled and processor.by_span_id == {}
+    assert not processor.enabled and processor.by_trace_id == {}
     assert HolySheepInstrumentor._server_spans is None
 
 

@@ -6,10 +6,10 @@ the configured labels while the application's context is current:
 - ``route``: the ``http.route`` attribute of the active SERVER span, the route *template* the web framework's own
   OpenTelemetry instrumentation put there (FastAPI / Starlette: ``/users/{user_id}``; Flask: ``/users/<int:user_id>``;
   Django: ``users/<int:user_id>/``), never the request path. The active server span is the current span when it is a
-  SERVER span, else the SERVER span the current span descends from in this process, found through
-  :class:`ServerSpans` (a span processor that follows each server span's descendants while they are open): so the
-  route is found under the CLIENT span of ``opentelemetry-instrumentation-requests``, under a GenAI instrumentation's
-  span or under a span of the app's own. No server span, or one without ``http.route``: the value is empty.
+  SERVER span, else the most recent open SERVER span of the current span's trace in this process, found through
+  :class:`ServerSpans` (a span processor that keeps the open server spans by trace id): so the route is found under
+  the CLIENT span of ``opentelemetry-instrumentation-requests``, under a GenAI instrumentation's span or under a span
+  of the app's own. No server span, or one without ``http.route``: the value is empty.
 - ``baggage.<key>``: the W3C baggage entry ``<key>`` of the current context (empty when absent).
 
 Values are bounded: at most ``MAX_VALUE_CHARS`` characters (longer ones are cut), no control characters, nothing
@@ -41,8 +41,8 @@ SPAN_ATTRIBUTE_PREFIX: Final = "holysheep.attribution."
 HTTP_ROUTE: Final = "http.route"
 # Values never put in a label: control characters, a URL (it may carry ids or tokens), or what looks like a credential.
 _REJECT: Final = re.compile(r"[\x00-\x1f\x7f]|://|^\s*(?:sk-|bearer\s|basic\s)", re.IGNORECASE)
-# Descendants of open server spans followed at most: a leak of unended spans cannot grow it further.
-MAX_TRACKED_SPANS: Final = 100_000
+# Traces with open server spans followed at most: a leak of unended server spans cannot grow it further.
+MAX_TRACKED_TRACES: Final = 100_000
 
 
 def clean_value(raw: object) -> str:
@@ -105,47 +105,57 @@ class BoundedValues:
 
 
 class ServerSpans:
-    """A span processor that maps each open span descending from a SERVER span (and the server span itself) to that
-    server span, so the route is found when a child span is current. Entries leave when the span ends."""
+    """A span processor that keeps the open SERVER spans of this process by trace id, so the route is found when a
+    child span is current: the server span of a child is the most recent open server span of its trace. Other spans
+    cost one attribute read at start and end."""
 
     def __init__(self) -> None:
-        self.by_span_id: dict[int, Any] = {}
+        self.by_trace_id: dict[int, list[Any]] = {}
         self.enabled = True
+        self._lock = threading.Lock()
 
     def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
-        if not self.enabled:
-            return
-        call_safely(self._track, span, parent_context)
-
-    def _track(self, span: Any, parent_context: otel_context.Context | None) -> None:
-        index = self.by_span_id
-        if len(index) >= MAX_TRACKED_SPANS:
-            return
-        if span.kind is SpanKind.SERVER:
-            index[span.context.span_id] = span
-            return
-        parent = span.parent  # the parent's SpanContext (None for a root span)
-        if parent is not None and index:
-            server = index.get(parent.span_id)
-            if server is not None:
-                index[span.context.span_id] = server
+        if self.enabled and getattr(span, "kind", None) is SpanKind.SERVER:
+            call_safely(self._add, span)
 
     def on_end(self, span: Any) -> None:
-        if self.by_span_id:
-            call_safely(self._forget, span)
+        if self.by_trace_id and getattr(span, "kind", None) is SpanKind.SERVER:
+            call_safely(self._remove, span)
 
-    def _forget(self, span: Any) -> None:
-        self.by_span_id.pop(span.context.span_id, None)
+    def _add(self, span: Any) -> None:
+        trace_id = span.context.trace_id
+        with self._lock:
+            open_spans = self.by_trace_id.get(trace_id)
+            if open_spans is not None:
+                open_spans.append(span)
+            elif len(self.by_trace_id) < MAX_TRACKED_TRACES:
+                self.by_trace_id[trace_id] = [span]
+
+    def _remove(self, span: Any) -> None:
+        # ``span`` is the SDK's read-only copy of the ended span: matched by span id, not identity
+        context = span.context
+        with self._lock:
+            open_spans = self.by_trace_id.get(context.trace_id)
+            if open_spans is None:
+                return
+            for index, candidate in enumerate(open_spans):
+                if candidate.context.span_id == context.span_id:
+                    del open_spans[index]
+                    break
+            if not open_spans:
+                del self.by_trace_id[context.trace_id]
 
     def shutdown(self) -> None:
-        self.by_span_id.clear()
+        with self._lock:
+            self.by_trace_id.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         del timeout_millis
         return True
 
     def server_span(self, span: Any) -> Any:
-        return self.by_span_id.get(span.get_span_context().span_id)
+        open_spans = self.by_trace_id.get(span.get_span_context().trace_id)
+        return open_spans[-1] if open_spans else None
 
 
 _SERVER_SPANS: weakref.WeakKeyDictionary[Any, ServerSpans] = weakref.WeakKeyDictionary()

@@ -155,14 +155,31 @@ def test_route_of_the_current_server_span_and_baggage() -> None:
     provider.shutdown()
 
 
-def test_route_is_found_under_child_spans_and_forgotten_when_they_end() -> None:
+def test_route_is_found_under_child_spans_and_forgotten_when_the_server_span_ends() -> None:
     provider, spans, tracer = _tracer()
     attribution = Attribution([ROUTE], 100, spans)
-    with tracer.start_as_current_span("GET /a", kind=SpanKind.SERVER, attributes={"http.route": "/a"}):
+    with tracer.start_as_current_span("GET /a", kind=SpanKind.SERVER, attributes={"http.route": "/a"}) as server:
         with tracer.start_as_current_span("work"), tracer.start_as_current_span("POST", kind=SpanKind.CLIENT):
             assert attribution.capture({}) == ("/a",)
-        assert len(spans.by_span_id) == 1  # the two children ended
-    assert spans.by_span_id == {}
+        assert spans.by_trace_id == {server.get_span_context().trace_id: [server]}  # only server spans are kept
+        with tracer.start_as_current_span("job", context=otel_context.Context()):  # a new trace: not a descendant
+            assert attribution.capture({}) == ("",)
+    assert spans.by_trace_id == {}
+    provider.shutdown()
+
+
+def test_nested_server_spans_of_one_trace_give_the_innermost_open_route() -> None:
+    """An app calling itself: the inner request's server span is in the same trace; children see the most recent
+    open one, and the outer one's again once the inner ended."""
+    provider, spans, tracer = _tracer()
+    attribution = Attribution([ROUTE], 100, spans)
+    outer = tracer.start_as_current_span("GET /outer", kind=SpanKind.SERVER, attributes={"http.route": "/outer"})
+    inner = tracer.start_as_current_span("GET /inner", kind=SpanKind.SERVER, attributes={"http.route": "/inner"})
+    with outer, tracer.start_as_current_span("call", kind=SpanKind.CLIENT):
+        with inner, tracer.start_as_current_span("work"):
+            assert attribution.capture({}) == ("/inner",)
+        assert attribution.capture({}) == ("/outer",)
+    assert spans.by_trace_id == {}
     provider.shutdown()
 
 
@@ -208,13 +225,12 @@ def test_processor_is_added_once_per_provider_and_only_to_sdk_providers() -> Non
     provider.shutdown()
 
 
-def test_tracked_spans_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_attribution, "MAX_TRACKED_SPANS", 20)
+def test_tracked_traces_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_attribution, "MAX_TRACKED_TRACES", 20)
     provider, spans, tracer = _tracer()
-    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER, attributes={"http.route": "/r"}):
-        open_spans = [tracer.start_span("never ended") for _ in range(50)]
-        assert len(spans.by_span_id) == 20
-    for span in open_spans:
+    never_ended = [tracer.start_span("GET", kind=SpanKind.SERVER, context=otel_context.Context()) for _ in range(50)]
+    assert len(spans.by_trace_id) == 20
+    for span in never_ended:
         span.end()
-    assert spans.by_span_id == {}
+    assert spans.by_trace_id == {}
     provider.shutdown()
