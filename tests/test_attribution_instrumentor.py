@@ -131,11 +131,18 @@ def test_a_failing_span_processor_step_never_reaches_the_app(monkeypatch: pytest
         processor = HolySheepInstrumentor._server_spans
         assert processor is not None
 
-        def broken(*args: Any) -> None:
-            raise RuntimeError("index step failed")
+        class BrokenIndex(dict):  # type: ignore[type-arg]
+            def __bool__(self) -> bool:
+                return True
 
-        monkeypatch.setattr(processor, "_add", broken)  # every server span start now fails inside the processor
-        monkeypatch.setattr(processor, "_remove", broken)
+            def __contains__(self, key: object) -> bool:
+                raise RuntimeError("index step failed")
+
+            def get(self, *args: Any) -> Any:
+                raise RuntimeError("index step failed")
+
+        # every server span start and end now fails inside the processor
+        monkeypatch.setattr(processor, "by_trace_id", BrokenIndex())
         with in_request(cap, "/x", None):
             post(client)
         assert cap.value("holysheep.requests", route="/x") == 1  # the server span itself was current

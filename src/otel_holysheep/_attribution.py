@@ -30,6 +30,7 @@ from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
+from otel_holysheep import _names as n
 from otel_holysheep._config import ATTRIBUTION_ROUTE, AttributionSource
 from otel_holysheep._safety import call_safely
 
@@ -37,8 +38,6 @@ _logger = logging.getLogger("otel_holysheep")
 
 OTHER: Final = "other"
 MAX_VALUE_CHARS: Final = 128
-SPAN_ATTRIBUTE_PREFIX: Final = "holysheep.attribution."
-HTTP_ROUTE: Final = "http.route"
 # Values never put in a label: control characters, a URL (it may carry ids or tokens), or what looks like a credential.
 _REJECT: Final = re.compile(r"[\x00-\x1f\x7f]|://|^\s*(?:sk-|bearer\s|basic\s)", re.IGNORECASE)
 # Traces with open server spans followed at most: a leak of unended server spans cannot grow it further.
@@ -107,47 +106,47 @@ class BoundedValues:
 class ServerSpans:
     """A span processor that keeps the open SERVER spans of this process by trace id, so the route is found when a
     child span is current: the server span of a child is the most recent open server span of its trace. Other spans
-    cost one attribute read at start and end."""
+    cost one attribute read at start and end.
+
+    It runs inside the application's span starts and ends, so it never raises (a failure is logged at DEBUG and loses
+    a route, never the app's span). It takes no lock: each dict and list operation is atomic under the GIL; two server
+    spans of one trace ending at the same moment may drop an entry, which loses a route, never a request.
+    """
 
     def __init__(self) -> None:
         self.by_trace_id: dict[int, list[Any]] = {}
         self.enabled = True
-        self._lock = threading.Lock()
 
     def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
         if self.enabled and getattr(span, "kind", None) is SpanKind.SERVER:
-            call_safely(self._add, span)
+            try:
+                trace_id = span.context.trace_id
+                index = self.by_trace_id
+                if trace_id in index or len(index) < MAX_TRACKED_TRACES:
+                    index.setdefault(trace_id, []).append(span)
+            except Exception:  # noqa: BLE001 - a route lost, never the app's span
+                _logger.debug("otel-holysheep: could not follow a server span", exc_info=True)
 
     def on_end(self, span: Any) -> None:
-        if self.by_trace_id and getattr(span, "kind", None) is SpanKind.SERVER:
-            call_safely(self._remove, span)
-
-    def _add(self, span: Any) -> None:
-        trace_id = span.context.trace_id
-        with self._lock:
-            open_spans = self.by_trace_id.get(trace_id)
-            if open_spans is not None:
-                open_spans.append(span)
-            elif len(self.by_trace_id) < MAX_TRACKED_TRACES:
-                self.by_trace_id[trace_id] = [span]
-
-    def _remove(self, span: Any) -> None:
         # ``span`` is the SDK's read-only copy of the ended span: matched by span id, not identity
-        context = span.context
-        with self._lock:
-            open_spans = self.by_trace_id.get(context.trace_id)
-            if open_spans is None:
-                return
-            for index, candidate in enumerate(open_spans):
-                if candidate.context.span_id == context.span_id:
-                    del open_spans[index]
-                    break
-            if not open_spans:
-                del self.by_trace_id[context.trace_id]
+        if self.by_trace_id and getattr(span, "kind", None) is SpanKind.SERVER:
+            try:
+                context = span.context
+                open_spans = self.by_trace_id.get(context.trace_id)
+                if open_spans is None:
+                    return
+                span_id = context.span_id
+                for candidate in open_spans:
+                    if candidate.context.span_id == span_id:
+                        open_spans.remove(candidate)  # ValueError if another thread removed it first: caught
+                        break
+                if not open_spans:
+                    self.by_trace_id.pop(context.trace_id, None)
+            except Exception:  # noqa: BLE001 - a route lost, never the app's span
+                _logger.debug("otel-holysheep: could not forget a server span", exc_info=True)
 
     def shutdown(self) -> None:
-        with self._lock:
-            self.by_trace_id.clear()
+        self.by_trace_id.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         del timeout_millis
@@ -199,7 +198,7 @@ def route_of(span: Any, server_spans: ServerSpans | None) -> object:
         if span is None:
             return None
     attributes = getattr(span, "attributes", None)
-    return attributes.get(HTTP_ROUTE) if attributes is not None else None
+    return attributes.get(n.HTTP_ROUTE) if attributes is not None else None
 
 
 class Attribution:
@@ -213,7 +212,12 @@ class Attribution:
         self.labels = tuple(s.label for s in sources)
         self.empty = ("",) * len(self.labels)  # the values when reading them failed
         self._items = tuple(
-            (s.source == ATTRIBUTION_ROUTE, s.key, SPAN_ATTRIBUTE_PREFIX + s.label, BoundedValues(s.label, max_values))
+            (
+                s.source == ATTRIBUTION_ROUTE,
+                s.key,
+                n.HOLYSHEEP_ATTRIBUTION_PREFIX + s.label,
+                BoundedValues(s.label, max_values),
+            )
             for s in sources
         )
         self._server_spans = server_spans

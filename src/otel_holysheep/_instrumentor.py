@@ -110,7 +110,7 @@ class HolySheepInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         server_spans, HolySheepInstrumentor._server_spans = HolySheepInstrumentor._server_spans, None
         if server_spans is not None:
             server_spans.enabled = False
-            call_safely(server_spans.shutdown)  # forget the spans it follows
+            server_spans.shutdown()  # forget the spans it follows
         for key, (cls, original, wrapper) in list(self._originals.items()):
             method = key[2]
             if cls.__dict__.get(method) is wrapper:

@@ -234,3 +234,30 @@ def test_tracked_traces_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         span.end()
     assert spans.by_trace_id == {}
     provider.shutdown()
+
+
+class _OddSpan:
+    """A SERVER span as a broken or foreign SDK might hand one to a processor: no span context at all."""
+
+    kind = SpanKind.SERVER
+    context = None
+
+
+def test_processor_never_raises_into_the_apps_span_starts_and_ends(caplog: pytest.LogCaptureFixture) -> None:
+    spans = ServerSpans()
+    with caplog.at_level(logging.DEBUG, logger="otel_holysheep"):
+        spans.on_start(_OddSpan())
+        spans.by_trace_id[1] = [_OddSpan()]  # an entry whose span is odd: on_end must not raise either
+        spans.on_end(_OddSpan())
+    assert "could not follow a server span" in caplog.text
+    assert "could not forget a server span" in caplog.text
+
+
+def test_a_server_span_removed_by_another_thread_first_is_not_an_error() -> None:
+    """Two ends racing for one entry (no lock): the loser finds nothing to remove and says nothing."""
+    provider, spans, tracer = _tracer()
+    server = tracer.start_span("GET", kind=SpanKind.SERVER, context=otel_context.Context())
+    spans.by_trace_id.clear()  # as if a concurrent end had removed it
+    server.end()
+    assert spans.by_trace_id == {}
+    provider.shutdown()
