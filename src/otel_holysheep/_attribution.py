@@ -124,7 +124,7 @@ class ServerSpans:
                 index = self.by_trace_id
                 if trace_id in index or len(index) < MAX_TRACKED_TRACES:
                     index.setdefault(trace_id, []).append(span)
-            except Exception:  # noqa: BLE001 - a route lost, never the app's span
+            except Exception:  # a route lost, never the app's span
                 _logger.debug("otel-holysheep: could not follow a server span", exc_info=True)
 
     def on_end(self, span: Any) -> None:
@@ -142,7 +142,7 @@ class ServerSpans:
                         break
                 if not open_spans:
                     self.by_trace_id.pop(context.trace_id, None)
-            except Exception:  # noqa: BLE001 - a route lost, never the app's span
+            except Exception:  # a route lost, never the app's span
                 _logger.debug("otel-holysheep: could not forget a server span", exc_info=True)
 
     def shutdown(self) -> None:
