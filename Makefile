@@ -7,6 +7,8 @@ OPENAI2_VENV := .cache/venv-openai2
 OPENAI2_STAMP := $(OPENAI2_VENV)/.installed
 BENCH_PEERS := .cache/bench-peers
 BENCH_STAMP := $(BENCH_PEERS)/.installed
+FRAMEWORK_PEERS := .cache/framework-peers
+FRAMEWORK_STAMP := $(FRAMEWORK_PEERS)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
 .PHONY: demo test test-fast test-openai2 bench lint typecheck engines collector prometheus3 lock dashboards dist clean help
@@ -47,7 +49,7 @@ prometheus3:
 demo: $(STAMP)
 	$(PY) -m otel_holysheep.demo
 
-test: $(STAMP) $(OPENAI2_STAMP) $(BENCH_STAMP) engines
+test: $(STAMP) $(OPENAI2_STAMP) $(BENCH_STAMP) $(FRAMEWORK_STAMP) engines
 	$(PY) -m pytest
 	@echo "--- openai SDK 2.x (httpx) generation ---"
 	$(OPENAI2_VENV)/bin/python -m pytest -m openai_sdk -p no:cacheprovider
@@ -64,6 +66,13 @@ test-openai2: $(OPENAI2_STAMP)
 $(BENCH_STAMP): $(STAMP) requirements/bench.txt
 	rm -rf $(BENCH_PEERS)
 	$(PY) -m pip install $(PIP_FLAGS) --no-deps --target $(BENCH_PEERS) -r requirements/bench.txt
+	touch $@
+
+# The Flask instrumentation for the attribution tests: its release pins another opentelemetry-instrumentation than
+# the lock, so it lives in $(FRAMEWORK_PEERS) (--no-deps); only the Flask test app puts it on its PYTHONPATH.
+$(FRAMEWORK_STAMP): $(STAMP) requirements/frameworks.txt
+	rm -rf $(FRAMEWORK_PEERS)
+	$(PY) -m pip install $(PIP_FLAGS) --no-deps --target $(FRAMEWORK_PEERS) -r requirements/frameworks.txt
 	touch $@
 
 bench: $(STAMP) $(BENCH_STAMP)

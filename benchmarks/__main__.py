@@ -108,6 +108,7 @@ CASES = {
     "httpx2": lambda p, r, q: cases.per_request(p, "httpx2", 3 * r, _scaled(700, q)),
     "decomposition": lambda p, r, q: cases.decomposition(p, r, _scaled(1000, q)),
     "settings": lambda p, r, q: cases.settings(p, 3 * r, _scaled(700, q)),
+    "attribution": lambda p, r, q: cases.attribution(p, 15 * r, _scaled(150, q)),
     "optimisations": lambda p, r, q: cases.optimisations(p, r, _scaled(2000, q)),
     "openai": lambda p, r, q: cases.openai_sdk(p, 3 * r, _scaled(350, q)),
     "requests": lambda p, r, q: cases.requests_vs_httpx(p, 3 * r, _scaled(700, q)),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from benchmarks.series import BEFORE_PER_MODEL, NATIVE_LIMIT
 
 HS = "otel-holysheep"
+ATTRIBUTION = "ATTRIBUTION=route,baggage.team"
 CPU_LIMIT = 0.9  # per-request overhead against each peer, same run (issue 11); the stretch goal below
 STRETCH = 0.75
 MIB = 1024 * 1024
@@ -59,6 +61,23 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             if e2e_rows is not None:
                 detail += f"; end to end {_overhead(e2e_rows, HS):+.2f} us (noise-level)"
             targets.append(_target(f"{library}: request to another host, added cost", micro, 3.0, "us", detail))
+    if "attribution" in results:
+        for where, label in (("server_span", "server span current"), ("child_span", "under a child span")):
+            rows = results["attribution"][where]["variants"]
+            # paired like every overhead: the median over rounds of (attribution on - defaults, same round)
+            added = statistics.median(
+                a - b for a, b in zip(rows[ATTRIBUTION]["rounds_cpu_us"], rows[HS]["rounds_cpu_us"], strict=True)
+            )
+            targets.append(
+                _target(
+                    f"attribution on ({label}): added cost per request",
+                    added,
+                    5.0,
+                    "us",
+                    f"{_overhead(rows, ATTRIBUTION):.1f} us vs {_overhead(rows, HS):.1f} us with the defaults "
+                    "(route from http.route, team from baggage)",
+                )
+            )
     for library in ("requests", "aiohttp"):
         rows = results.get(library, {}).get("variants")
         if not rows:
@@ -220,6 +239,14 @@ def print_results(report: dict[str, Any]) -> None:
             )
             print(f"  exemplar cost per request ({kind}, paired): {ex[kind]['exemplar_cost_us']:+.2f} us")
         print(f"  our part, one context holding the span: {ex['context_per_request_us']:.3f} us per request")
+    if "attribution" in c:
+        for where, label in (("server_span", "the server span current"), ("child_span", "under a child span")):
+            _table(
+                f"httpx in a web request (a SERVER span with http.route, baggage team), {label}: attribution off / on",
+                c["attribution"][where]["variants"],
+                "request",
+                [],
+            )
     if "optimisations" in c:
         _table(
             "httpx, each optimisation against its own before (same run)", c["optimisations"]["variants"], "request", []

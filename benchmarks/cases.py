@@ -186,6 +186,55 @@ def settings(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
     return {"variants": _summary(timings)}
 
 
+ATTRIBUTION_ENV = {"OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION": "route,baggage.team"}
+
+
+def attribution(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
+    """The JSON chat request through httpx as a web app makes it: each one inside its own SERVER span with
+    ``http.route``, with W3C baggage ``team``; the defaults against ``ATTRIBUTION=route,baggage.team``. Twice: with the
+    server span current when the call starts, and under a child span (an INTERNAL span of the app's, as the
+    requests instrumentation's or a GenAI instrumentation's span would be), where the route is found through the span
+    processor that follows the server span's descendants."""
+    import httpx  # noqa: PLC0415
+    from opentelemetry import baggage  # noqa: PLC0415
+    from opentelemetry import context as otel_context  # noqa: PLC0415
+    from opentelemetry.trace import SpanKind  # noqa: PLC0415
+
+    client = httpx.Client(transport=f.transport("httpx", f.chat_json()))
+    tracer = p.tracer_provider.get_tracer("bench-app")
+    route = {"http.route": "/chat/{thread_id}"}
+
+    def make_run(child: bool) -> Any:
+        def run(n: int) -> None:
+            post, start = client.post, tracer.start_as_current_span
+            token = otel_context.attach(baggage.set_baggage("team", "search"))
+            try:
+                for _ in range(n):
+                    with start("POST /chat/{thread_id}", kind=SpanKind.SERVER, attributes=route):
+                        if child:
+                            with start("answer"):
+                                post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS)
+                        else:
+                            post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS)
+            finally:
+                otel_context.detach(token)
+
+        return run
+
+    out: dict[str, Any] = {}
+    for name, child in (("server_span", False), ("child_span", True)):
+        run = make_run(child)
+        variants = [
+            Variant("plain", nothing, run),
+            Variant("otel-holysheep", _env_instrumented(p), run),
+            Variant("ATTRIBUTION=route,baggage.team", _env_instrumented(p, **ATTRIBUTION_ENV), run),
+        ]
+        timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
+        out[name] = {"variants": _summary(timings)}
+    client.close()
+    return out
+
+
 def _env_instrumented(p: s.Providers, **env: str) -> Any:
     import os  # noqa: PLC0415
 

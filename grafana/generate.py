@@ -10,6 +10,10 @@ run each query against a live Prometheus or VictoriaMetrics.
 
 Metric names: src/otel_holysheep/_names.py PROMETHEUS_SERIES. Every query filters by
 ``{job=~"$job", instance=~"$instance", model=~"$model"}``.
+
+The "Spend by route / team" row splits spend by the attribution label chosen in ``$attribution`` (the labels the apps
+add with OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION). Without such labels its split panels show no data, never a
+total posing as a split: each removes the series without the label (``unless`` the overall sum).
 """
 
 from __future__ import annotations
@@ -203,6 +207,28 @@ def average(metric: str, window: str, by: str = "model") -> str:
     )
 
 
+ATTR = "${attribution}"
+ATTRIBUTION_VAR_REGEX = (
+    r"/^(?!(__name__|job|instance|model|le|otel_scope_\w+|service_\w+|telemetry_\w+|host_\w+|process_\w+|"
+    r"k8s_\w+|container_\w+|cloud_\w+|deployment_\w+)$)\w+$/"
+)
+# Panels of the attribution row that need the label to exist: on data without attribution labels they show nothing.
+ATTRIBUTION_PANELS = frozenset(
+    {
+        "Cost per hour by $attribution",
+        "Spend by $attribution over the range",
+        "Requests / s by $attribution",
+        "Tokens by $attribution over the range",
+    }
+)
+
+
+def split(expr_by: str, expr_all: str) -> str:
+    """``expr_by`` (a ``sum by ($attribution)``) without its series that lack the label: those have the empty label
+    set of ``expr_all`` (the overall sum). With no attribution label in the data (or none chosen) nothing is left."""
+    return f"{expr_by}\n  unless {expr_all}"
+
+
 ERROR_RATIO = (
     f"sum by (model) (rate(holysheep_errors_total{sel()}[{RATE}]))\n"
     f"  / sum by (model) (rate(holysheep_requests_total{sel()}[{RATE}]))"
@@ -233,6 +259,26 @@ def variables() -> list[Any]:
             .current(dash_models.VariableOption(selected=True, text=["All"], value=["$__all"]))
         )
 
+    # The labels of the cost counter other than the standard ones (and resource labels a Collector may promote): the
+    # attribution labels the apps add (route, team, ...). Empty when there are none.
+    attribution_var = (
+        dash.QueryVariable("attribution")
+        .label("Attribution label")
+        .description("Label to split spend by: an OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION label of the apps")
+        .datasource(DS)
+        .query(
+            {
+                "qryType": 0,
+                "query": "label_names(holysheep_cost_usd_total)",
+                "match": "holysheep_cost_usd_total",
+                "refId": "PrometheusVariableQueryEditor-VariableQuery",
+            }
+        )
+        .regex(ATTRIBUTION_VAR_REGEX)
+        .refresh(dash_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dash_models.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
+        .current(dash_models.VariableOption(selected=True, text="route", value="route"))
+    )
     return [
         ds_var,
         query_var("job", "Job", "label_values(holysheep_requests_total, job)"),
@@ -240,6 +286,7 @@ def variables() -> list[Any]:
         query_var(
             "model", "Model", 'label_values(holysheep_requests_total{job=~"$job", instance=~"$instance"}, model)'
         ),
+        attribution_var,
     ]
 
 
@@ -412,6 +459,75 @@ def cost_row() -> list[Any]:
     ]
 
 
+def attribution_row() -> list[Any]:
+    cost, req, tok = "holysheep_cost_usd_total", "holysheep_requests_total", "holysheep_tokens_total"
+    return [
+        ts(
+            "Cost per hour by $attribution",
+            "USD per hour at the current pace, by the attribution label (requests without it are left out; see "
+            "Unattributed spend).",
+            "currencyUSD",
+            q(
+                split(
+                    f"sum by ({ATTR}) (rate({cost}{sel()}[{RATE}])) * 3600",
+                    f"sum(rate({cost}{sel()}[{RATE}])) * 3600",
+                )
+            ),
+            w=9,
+            stack=True,
+        ),
+        bar_panel(
+            "Spend by $attribution over the range",
+            "USD spent over the dashboard's time range, by the attribution label.",
+            "currencyUSD",
+            q(
+                split(f"sum by ({ATTR}) (increase({cost}{sel()}[{RANGE}]))", f"sum(increase({cost}{sel()}[{RANGE}]))"),
+                instant=True,
+            ),
+            w=9,
+            colors=dash_models.FieldColorModeId.CONTINUOUS_GR_YL_RD,
+        ),
+        stat_panel(
+            "Unattributed spend",
+            "Share of the spend over the time range whose requests carried no value of the attribution label (no "
+            "server span with a route, no such baggage entry). 100% when the apps set no attribution: see "
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION.",
+            "percentunit",
+            q(
+                f"(sum by ({ATTR}) (increase({cost}{sel()}[{RANGE}]))\n"
+                f"  and sum(increase({cost}{sel()}[{RANGE}])))\n"
+                f"  / sum(increase({cost}{sel()}[{RANGE}]))\n"
+                f"  or sum(increase({cost}{sel()}[{RANGE}])) * 0",
+                instant=True,
+            ),
+            ((None, "green"), (0.2, "yellow"), (0.5, "red")),
+            w=6,
+            h=8,
+            decimals=1,
+            graph=False,
+        ),
+        ts(
+            "Requests / s by $attribution",
+            "HTTP attempts per second by the attribution label.",
+            "reqps",
+            q(split(f"sum by ({ATTR}) (rate({req}{sel()}[{RATE}]))", f"sum(rate({req}{sel()}[{RATE}]))")),
+        ),
+        bar_panel(
+            "Tokens by $attribution over the range",
+            "Prompt + completion tokens over the time range, by the attribution label.",
+            "short",
+            q(
+                split(
+                    f"sum by ({ATTR}) (increase({tok}{sel(BILLED_TOKENS)}[{RANGE}]))",
+                    f"sum(increase({tok}{sel(BILLED_TOKENS)}[{RANGE}]))",
+                ),
+                instant=True,
+            ),
+            w=12,
+        ),
+    ]
+
+
 def limits_row() -> list[Any]:
     return [
         gauge.Panel()
@@ -532,6 +648,7 @@ def build_dashboard() -> dict[str, Any]:
         ("Traffic and errors", traffic_row()),
         ("Latency", latency_row()),
         ("Tokens and cost", cost_row()),
+        ("Spend by route / team", attribution_row()),
         ("Rate limits and streams", limits_row()),
         ("Per-model comparison", [comparison_table()]),
     ]
@@ -567,11 +684,17 @@ def dashboard_queries(
     rate_interval: str = "1m",
     range_: str = "5m",
     interval: str = "15s",
+    attribution: bool = False,
 ) -> list[PanelQuery]:
     """Every panel query of the dashboard (default: the generated one) with variables substituted: $job, $instance,
-    $model by ``.*`` (or ``values``), $__rate_interval / $__range / $__interval by the given durations."""
+    $model by ``.*`` (or ``values``), $attribution by ``route``, $__rate_interval / $__range / $__interval by the
+    given durations.
+
+    The panels in ``ATTRIBUTION_PANELS`` return data only where the apps set attribution labels, which the default
+    settings do not: they are left out unless ``attribution`` (tests that check every query returns data run apps
+    with default settings; tests with attribution labels pass ``attribution=True``)."""
     dashboard = dashboard if dashboard is not None else build_dashboard()
-    subst = {"job": ".*", "instance": ".*", "model": ".*", **(values or {})}
+    subst = {"job": ".*", "instance": ".*", "model": ".*", "attribution": "route", **(values or {})}
     builtins = {"__rate_interval": rate_interval, "__range": range_, "__interval": interval}
 
     def fill(expr: str) -> str:
@@ -587,6 +710,8 @@ def dashboard_queries(
 
     out = []
     for panel in dashboard.get("panels", []):
+        if panel.get("title") in ATTRIBUTION_PANELS and not attribution:
+            continue
         for target in panel.get("targets") or []:
             if "expr" in target:
                 out.append(

@@ -77,6 +77,7 @@ class Call:
     __slots__ = (
         "_done",
         "_lock",
+        "attributed",
         "base",
         "decoder",
         "endpoint",
@@ -103,6 +104,7 @@ class Call:
         endpoint: str,
         operation: str,
         base: BaseUrl,
+        attributed: tuple[str, ...] = (),
     ) -> None:
         self.hook = hook
         self.flavor = flavor
@@ -112,6 +114,7 @@ class Call:
         self.endpoint = endpoint
         self.operation = operation
         self.base = base
+        self.attributed = attributed  # attribution label values (``_attribution``), () when off
         self.headers_at: float | None = None
         self.first_token_at: float | None = None
         self.status_code = 0
@@ -259,9 +262,10 @@ class Call:
     ) -> tuple[Any, float | None]:
         t = self.hook.telemetry
         model = self.model
-        t.requests.add((model, self.endpoint, status))
+        attributed = self.attributed
+        t.requests.add((model, self.endpoint, status, *attributed))
         if error is not None:
-            t.errors.add((model, error))
+            t.errors.add((model, error, *attributed))
         duration = end - self.start
         labels = {"model": model, "endpoint": self.endpoint}
         # Exemplars point at this attempt's own span, not at whatever span is current when the body ends (the app's
@@ -340,7 +344,7 @@ class Call:
             ("reasoning", usage.reasoning),
         ):
             if value:
-                t.tokens.add((model, token_type), value)
+                t.tokens.add((model, token_type, *self.attributed), value)
         if genai is not None:
             if usage.prompt is not None:
                 t.genai_tokens.record(usage.prompt, {**genai, n.GEN_AI_TOKEN_TYPE: "input"})
@@ -354,7 +358,7 @@ class Call:
                 t.unpriced_tokens.add((model,), prompt + completion)
             return None
         cost = self.hook.prices.cost(found[1], prompt, completion, usage.cached or 0)
-        t.cost.add((model,), cost.usd)
+        t.cost.add((model, *self.attributed), cost.usd)
         if cost.savings_usd:
             t.cache_savings.add((model,), cost.savings_usd)
         return cost.usd

@@ -6,9 +6,10 @@ Pure module: no OpenTelemetry or httpx imports.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 
 _logger = logging.getLogger("otel_holysheep")
@@ -34,6 +35,11 @@ ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
 """``true`` records prompts and completions on spans (size-capped). Off by default."""
 ENV_CONTENT_MAX_CHARS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS"
 """Cap on captured message content per span attribute (default 4096 characters)."""
+ENV_ATTRIBUTION: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION"
+"""Comma-separated attribution labels for the request, token, cost and error counters: ``route`` (the ``http.route``
+of the server span) and ``baggage.<key>`` (a W3C baggage entry, label ``<key>``). Off by default."""
+ENV_MAX_ATTRIBUTION_VALUES: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUTION_VALUES"
+"""Most distinct values per attribution label per process (default 100); later ones become ``other``."""
 
 ENV_VARS: Final = (
     ENV_BASE_URLS,
@@ -44,11 +50,25 @@ ENV_VARS: Final = (
     ENV_MAX_MODELS,
     ENV_CAPTURE_CONTENT,
     ENV_CONTENT_MAX_CHARS,
+    ENV_ATTRIBUTION,
+    ENV_MAX_ATTRIBUTION_VALUES,
 )
 """Every environment variable ``Settings.from_env`` reads."""
 
 TIME_TO_HEADERS_STREAMS: Final = "streams"
 TIME_TO_HEADERS_ALL: Final = "all"
+
+ATTRIBUTION_ROUTE: Final = "route"
+ATTRIBUTION_BAGGAGE_PREFIX: Final = "baggage."
+MAX_ATTRIBUTION_LABELS: Final = 5
+# Labels the attributed counters already carry, or that Prometheus and the OTel exporter add: an attribution label by
+# one of these names would overwrite or be renamed, so it is refused.
+RESERVED_LABELS: Final = frozenset(
+    {"model", "endpoint", "status", "error_type", "token_type", "job", "instance", "le", "quantile", "target_info"}
+)
+_LABEL_INVALID: Final = re.compile(r"[^A-Za-z0-9_]")
+# W3C baggage keys are HTTP tokens.
+_BAGGAGE_KEY: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -87,6 +107,14 @@ class BaseUrl:
         return f"{self.scheme}://{self.host}{port}{self.path}"
 
 
+class AttributionSource(NamedTuple):
+    """One attribution label: where its value comes from and the label (and span attribute suffix) it gets."""
+
+    source: str  # "route" | "baggage"
+    key: str  # "http.route", or the baggage key
+    label: str  # a valid Prometheus label name
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the instrumentor is configured with."""
@@ -99,6 +127,8 @@ class Settings:
     max_models: int = 50
     capture_content: bool = False
     content_max_chars: int = 4096
+    attribution: tuple[AttributionSource, ...] = ()
+    max_attribution_values: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], base_urls: Iterable[str] | None = None) -> Settings:
@@ -118,7 +148,51 @@ class Settings:
             max_models=_int(env, ENV_MAX_MODELS, 50, 1, 10_000),
             capture_content=_bool(env, ENV_CAPTURE_CONTENT, False),
             content_max_chars=_int(env, ENV_CONTENT_MAX_CHARS, 4096, 16, 1 << 20),
+            attribution=parse_attribution(env.get(ENV_ATTRIBUTION) or ""),
+            max_attribution_values=_int(env, ENV_MAX_ATTRIBUTION_VALUES, 100, 1, 10_000),
         )
+
+
+def attribution_label(key: str) -> str:
+    """The Prometheus label name for a baggage key: characters outside ``[A-Za-z0-9_]`` become ``_``, and a name
+    that would start with a digit gets a leading ``_`` (what the OTel Prometheus exporter would do to the key)."""
+    label = _LABEL_INVALID.sub("_", key)
+    return f"_{label}" if label[:1].isdigit() else label
+
+
+def parse_attribution(raw: str) -> tuple[AttributionSource, ...]:
+    """``route,baggage.team,...`` -> the attribution labels, in order. Each bad item (unknown source, bad baggage key,
+    a label that collides with an existing one, a repeat, more than ``MAX_ATTRIBUTION_LABELS``) logs one warning naming
+    ``OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION`` and is left out; the others stand."""
+    sources: list[AttributionSource] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        problem: str | None = None
+        source: AttributionSource | None = None
+        if item.lower() == ATTRIBUTION_ROUTE:
+            source = AttributionSource(ATTRIBUTION_ROUTE, "http.route", "route")
+        elif item.lower().startswith(ATTRIBUTION_BAGGAGE_PREFIX):
+            key = item[len(ATTRIBUTION_BAGGAGE_PREFIX) :]
+            if not _BAGGAGE_KEY.match(key):
+                problem = f"{key!r} is not a W3C baggage key"
+            else:
+                source = AttributionSource("baggage", key, attribution_label(key))
+        else:
+            problem = "expected route or baggage.<key>"
+        if source is not None:
+            label = source.label
+            if label in RESERVED_LABELS or label.startswith(("__", "otel_scope_")):
+                problem = f"label {label!r} collides with a label the metrics already carry"
+            elif any(s.label == label for s in sources):
+                problem = f"label {label!r} is already taken by an earlier item"
+            elif len(sources) >= MAX_ATTRIBUTION_LABELS:
+                problem = f"at most {MAX_ATTRIBUTION_LABELS} attribution labels (each one multiplies the series)"
+        if problem is not None or source is None:
+            _logger.warning("otel-holysheep: %s: ignoring %r: %s", ENV_ATTRIBUTION, item, problem)
+            continue
+        sources.append(source)
+    return tuple(sources)
 
 
 def index_base_urls(base_urls: Iterable[BaseUrl]) -> dict[str, tuple[BaseUrl, ...]]:

@@ -25,6 +25,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
 
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
+from otel_holysheep._attribution import Attribution
 from otel_holysheep._call import LAST_FAILURE, Call, Flavor
 from otel_holysheep._config import BaseUrl, Settings, index_base_urls, match_base_url
 from otel_holysheep._instruments import Telemetry
@@ -53,11 +54,19 @@ ACTIVE = Active()
 class Hook:
     """Configured state shared by every request: routes, tracer, instruments, prices, label guards."""
 
-    def __init__(self, settings: Settings, tracer: Tracer, telemetry: Telemetry, prices: PriceBook) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tracer: Tracer,
+        telemetry: Telemetry,
+        prices: PriceBook,
+        attribution: Attribution | None = None,
+    ) -> None:
         self.settings = settings
         self.tracer = tracer
         self.telemetry = telemetry
         self.prices = prices
+        self.attribution = attribution
         self.models = a.ModelLabels(settings.max_models)
         self._hosts = index_base_urls(settings.base_urls)
 
@@ -131,11 +140,16 @@ class Hook:
             messages = request_messages(body, self.settings.content_max_chars)
             if messages is not None:
                 attributes[n.GEN_AI_INPUT_MESSAGES] = messages
+        # Read now, while the application's context (its server span, its baggage) is the current one. A failure
+        # here loses the attribution values (empty), never the request's telemetry.
+        attributed: tuple[str, ...] = ()
+        if self.attribution is not None:
+            attributed = call_safely(self.attribution.capture, attributes) or self.attribution.empty
         name = f"{operation} {info.model}" if info is not None and info.model else operation
         # Tracing failing (a broken span processor) must not cost the metrics: fall back to a non-recording span.
         span = call_safely(self._start_span, name, attributes) or INVALID_SPAN
         self.telemetry.active.add((model,), 1)
-        return Call(self, flavor, span, start, model, endpoint, operation, base)
+        return Call(self, flavor, span, start, model, endpoint, operation, base, attributed)
 
     def _start_span(self, name: str, attributes: dict[str, Any]) -> Span:
         return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)

@@ -11,7 +11,8 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from otel_holysheep._config import Settings
+from otel_holysheep._attribution import Attribution, ServerSpans, server_spans_for
+from otel_holysheep._config import ATTRIBUTION_ROUTE, Settings
 from otel_holysheep._hook import ACTIVE, Hook
 from otel_holysheep._instruments import create_telemetry
 from otel_holysheep._pricing import load_price_book
@@ -40,6 +41,9 @@ class HolySheepInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     # (library, class name, method name) -> (class, original, wrapper)
     _originals: dict[tuple[str, str, str], Any] = {}
+    # The span processor following server spans (route attribution), switched off on uninstrument (an SDK tracer
+    # provider cannot remove a processor).
+    _server_spans: ServerSpans | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -62,7 +66,10 @@ class HolySheepInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             settings = _replace(settings, prices_file=os.fspath(prices_file))
         tracer = trace.get_tracer("otel_holysheep", __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL)
         meter = metrics.get_meter("otel_holysheep", __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL)
-        hook = Hook(settings, tracer, create_telemetry(meter), load_price_book(settings.prices_file))
+        attribution = self._attribution(settings, kwargs.get("tracer_provider"))
+        labels = attribution.labels if attribution is not None else ()
+        telemetry = create_telemetry(meter, labels)
+        hook = Hook(settings, tracer, telemetry, load_price_book(settings.prices_file), attribution)
         for library, adapter in _ADAPTERS.items():
             try:
                 module = importlib.import_module(library)
@@ -71,6 +78,16 @@ class HolySheepInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             call_safely(self._wrap_library, library, module, adapter)
         ACTIVE.hook = hook
         _logger.debug("otel-holysheep: measuring requests to %s", ", ".join(map(str, settings.base_urls)))
+
+    def _attribution(self, settings: Settings, tracer_provider: Any) -> Attribution | None:
+        if not settings.attribution:
+            return None
+        server_spans = None
+        if any(source.source == ATTRIBUTION_ROUTE for source in settings.attribution):
+            # Routes under a child span need the server span's descendants followed from their start.
+            server_spans = server_spans_for(tracer_provider or trace.get_tracer_provider())
+            HolySheepInstrumentor._server_spans = server_spans
+        return Attribution(settings.attribution, settings.max_attribution_values, server_spans)
 
     def _wrap_library(self, library: str, module: Any, adapter: str) -> None:
         for cls, method, make in importlib.import_module(adapter).targets(module):
@@ -90,6 +107,10 @@ class HolySheepInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _uninstrument(self, **kwargs: Any) -> None:
         ACTIVE.hook = None
+        server_spans, HolySheepInstrumentor._server_spans = HolySheepInstrumentor._server_spans, None
+        if server_spans is not None:
+            server_spans.enabled = False
+            server_spans.shutdown()  # forget the spans it follows
         for key, (cls, original, wrapper) in list(self._originals.items()):
             method = key[2]
             if cls.__dict__.get(method) is wrapper:

@@ -63,6 +63,17 @@ class Tally:
         self._values: dict[tuple[str, ...], float] = {}
         self._lock = threading.Lock()
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._labels
+
+    def relabel(self, labels: Sequence[str]) -> None:
+        """New label names (a re-instrumentation with other attribution labels): the old series end."""
+        with self._lock:
+            if tuple(labels) != self._labels:
+                self._labels = tuple(labels)
+                self._values.clear()
+
     def add(self, key: tuple[str, ...], amount: float = 1) -> None:
         with self._lock:
             self._values[key] = self._values.get(key, 0) + amount
@@ -76,21 +87,24 @@ class Tally:
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
             items = list(self._values.items())
-        labels = self._labels
-        return [Observation(value, dict(zip(labels, key, strict=True))) for key, value in items]
+            labels = self._labels
+        # A key of another length is from a request begun before a relabel: skipped, never a failed collection.
+        width = len(labels)
+        return [Observation(value, dict(zip(labels, key, strict=True))) for key, value in items if len(key) == width]
 
 
 class Telemetry:
-    """All instruments for one meter."""
+    """All instruments for one meter. ``attribution`` are the attribution label names (``_attribution``) that the
+    request, error, token and cost counters carry after their own labels; none by default."""
 
-    def __init__(self, meter: Meter) -> None:
-        self.requests = Tally(("model", "endpoint", "status"))
-        self.errors = Tally(("model", "error_type"))
-        self.tokens = Tally(("model", "token_type"))
+    def __init__(self, meter: Meter, attribution: tuple[str, ...] = ()) -> None:
+        self.requests = Tally(("model", "endpoint", "status", *attribution))
+        self.errors = Tally(("model", "error_type", *attribution))
+        self.tokens = Tally(("model", "token_type", *attribution))
         self.active = Tally(("model",))
         self.stream_outcomes = Tally(("model", "outcome"))
         self.usage_missing = Tally(("model",))
-        self.cost = Tally(("model",))
+        self.cost = Tally(("model", *attribution))
         self.unpriced_tokens = Tally(("model",))
         self.cache_savings = Tally(("model",))
         self.retries = Tally(("model", "reason"))
@@ -190,6 +204,14 @@ class Telemetry:
             "Time between consecutive output chunks of a streamed response",
         )
 
+    @property
+    def attribution(self) -> tuple[str, ...]:
+        return self.cost.labels[1:]
+
+    def set_attribution(self, attribution: tuple[str, ...]) -> None:
+        for tally, own in ((self.requests, 3), (self.errors, 2), (self.tokens, 2), (self.cost, 1)):
+            tally.relabel((*tally.labels[:own], *attribution))
+
 
 def _histogram(meter: Meter, name: str, unit: str, buckets: Sequence[float], description: str) -> Histogram:
     return meter.create_histogram(
@@ -201,14 +223,18 @@ _BY_METER: weakref.WeakKeyDictionary[Any, Telemetry] = weakref.WeakKeyDictionary
 _BY_METER_LOCK = threading.Lock()
 
 
-def create_telemetry(meter: Meter) -> Telemetry:
-    """The :class:`Telemetry` of ``meter``, created once per meter."""
+def create_telemetry(meter: Meter, attribution: tuple[str, ...] = ()) -> Telemetry:
+    """The :class:`Telemetry` of ``meter``, created once per meter (its attributed counters relabelled when the
+    attribution labels changed since)."""
     with _BY_METER_LOCK:
         try:
-            return _BY_METER[meter]
+            telemetry = _BY_METER[meter]
         except KeyError:
-            telemetry = Telemetry(meter)
+            telemetry = Telemetry(meter, attribution)
             _BY_METER[meter] = telemetry
             return telemetry
         except TypeError:  # a meter that cannot be weakly referenced: no reuse, but still correct once
-            return Telemetry(meter)
+            return Telemetry(meter, attribution)
+        if telemetry.attribution != attribution:
+            telemetry.set_attribution(attribution)
+        return telemetry

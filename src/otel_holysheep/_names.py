@@ -30,6 +30,7 @@ ERROR_TYPE: Final = "error.type"
 HTTP_REQUEST_METHOD: Final = "http.request.method"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 HTTP_REQUEST_RESEND_COUNT: Final = "http.request.resend_count"
+HTTP_ROUTE: Final = "http.route"  # read from the app's server span (attribution), never set by us
 
 GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 GEN_AI_CLIENT_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -44,6 +45,7 @@ HOLYSHEEP_ATTEMPT: Final = "holysheep.attempt"
 HOLYSHEEP_STREAM_OUTCOME: Final = "holysheep.stream.outcome"
 HOLYSHEEP_TIME_TO_FIRST_TOKEN: Final = "holysheep.time_to_first_token"
 HOLYSHEEP_COST_USD: Final = "holysheep.cost.usd"
+HOLYSHEEP_ATTRIBUTION_PREFIX: Final = "holysheep.attribution."  # + the attribution label: holysheep.attribution.team
 
 # --- our metrics --------------------------------------------------------------------------------------------------
 REQUESTS: Final = "holysheep.requests"
@@ -152,3 +154,12 @@ PROMETHEUS_SERIES: Final[tuple[Series, ...]] = (
         "Retried attempts (x-stainless-retry-count > 0); reason = previous attempt's failure class.",
     ),
 )
+
+ATTRIBUTED_SERIES: Final = (
+    "holysheep_requests_total",
+    "holysheep_errors_total",
+    "holysheep_tokens_total",
+    "holysheep_cost_usd_total",
+)
+"""The counters that carry the attribution labels (``OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION``: ``route`` and
+baggage keys) after their own, when they are switched on. Histograms never do."""

@@ -18,6 +18,7 @@ from engines import (
     dashboard_queries,
     find_binary,
     free_port,
+    load_grafana_generate,
     prometheus_config,
     shipped_rule_files,
     start_prometheus,
@@ -90,6 +91,14 @@ def test_pull_path_prometheus(sim: GatewaySimulator, tmp_path: Path) -> None:
         prom.wait_for("sum(increase(holysheep_requests_total[1m])) > 50", timeout=40)
         for query in dashboard_queries(rate_interval="30s", range_="5m"):
             assert prom.wait_for(query.expr, timeout=30), f"{query.panel}: no data for {query.expr}"
+        # default settings carry no attribution labels: the spend-by-route row splits nothing and calls it all
+        # unattributed, rather than showing the total as if it were one route
+        split_panels = load_grafana_generate().ATTRIBUTION_PANELS
+        for query in dashboard_queries(rate_interval="30s", range_="5m", attribution=True):
+            if query.panel in split_panels:
+                assert prom.query(query.expr) == [], query
+            elif query.panel == "Unattributed spend":
+                assert [float(s["value"][1]) for s in prom.query(query.expr)] == [1.0]
         firing = {
             a["metric"]["alertname"]
             for a in prom.wait_for(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,9 @@ from engines import (
     require_binary,
     start_prometheus,
     start_victoria_metrics,
+    static_exposition_server,
 )
-from otel_holysheep._names import PROMETHEUS_SERIES
+from otel_holysheep._names import ATTRIBUTED_SERIES, PROMETHEUS_SERIES
 
 GRAFANA = REPO / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
@@ -54,6 +55,10 @@ HISTOGRAMS = {s.name for s in PROMETHEUS_SERIES if s.type == "histogram"} | set(
 KNOWN_LABELS: dict[str, set[str]] = {s.name: set(s.labels) for s in PROMETHEUS_SERIES}
 KNOWN_LABELS.update({name: set(labels) for name, labels in GEN_AI_SERIES.items()})
 COMMON_LABELS = {"job", "instance", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
+# The attribution labels the shipped rules and the dashboard's default assume
+# (OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION=route,baggage.team), on the counters that carry attribution labels.
+for _name in ATTRIBUTED_SERIES:
+    KNOWN_LABELS[_name] |= {"route", "team"}
 METRIC_RE = re.compile(r"(?<![\w:.-])(holysheep_\w+|gen_ai_\w+)(?![\w:])")
 SELECTOR_RE = re.compile(r"(?<![\w:])(holysheep_\w+|gen_ai_\w+)\{([^}]*)\}")
 
@@ -87,7 +92,7 @@ def test_committed_dashboard_is_what_generate_produces() -> None:
 def test_uid_and_variables(dashboard: dict[str, Any]) -> None:
     assert dashboard["uid"] == "holysheep-overview"
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert list(variables) == ["datasource", "job", "instance", "model"]
+    assert list(variables) == ["datasource", "job", "instance", "model", "attribution"]
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
     for name in ("job", "instance", "model"):
@@ -96,6 +101,44 @@ def test_uid_and_variables(dashboard: dict[str, Any]) -> None:
         assert var["multi"] is True and var["includeAll"] is True and var["allValue"] == ".*"
         assert var["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
         assert var["query"]["query"].startswith("label_values(") and var["query"]["query"].endswith(f", {name})")
+    attribution = variables["attribution"]
+    assert attribution["type"] == "query" and not attribution.get("multi") and not attribution.get("includeAll")
+    assert attribution["query"]["query"] == "label_names(holysheep_cost_usd_total)"
+    assert attribution["query"]["qryType"] == 0 and attribution["query"]["match"] == "holysheep_cost_usd_total"
+    assert attribution["current"]["value"] == "route"
+
+
+def test_attribution_variable_regex_keeps_only_attribution_labels(dashboard: dict[str, Any]) -> None:
+    """Grafana applies the variable's regex (a JavaScript one) to the label names: Python's re agrees on this one."""
+    regex = next(v for v in dashboard["templating"]["list"] if v["name"] == "attribution")["regex"]
+    assert regex.startswith("/") and regex.endswith("/")
+    pattern = re.compile(regex[1:-1])
+    names = [
+        "__name__", "job", "instance", "model", "otel_scope_name", "otel_scope_version", "service_name",
+        "service_instance_id", "telemetry_sdk_language", "host_name", "route", "team", "feature", "tenant_id",
+    ]  # fmt: skip
+    assert [n for n in names if pattern.fullmatch(n)] == ["route", "team", "feature", "tenant_id"]
+
+
+def test_attribution_row(dashboard: dict[str, Any]) -> None:
+    panels = dashboard["panels"]
+    titles = [p["title"] for p in panels]
+    start = titles.index("Spend by route / team")
+    row = titles[start + 1 : start + 6]
+    assert row == [
+        "Cost per hour by $attribution",
+        "Spend by $attribution over the range",
+        "Unattributed spend",
+        "Requests / s by $attribution",
+        "Tokens by $attribution over the range",
+    ]
+    assert set(row) - {"Unattributed spend"} == generate.ATTRIBUTION_PANELS
+    for panel in panels[start + 1 : start + 6]:
+        (target,) = panel["targets"]
+        assert "sum by (${attribution})" in target["expr"]
+        if panel["title"] in generate.ATTRIBUTION_PANELS:  # the series without the label are removed
+            assert "\n  unless sum(" in target["expr"]
+    assert len(dashboard_queries(attribution=True)) == len(dashboard_queries()) + 4
 
 
 def test_only_current_panel_types(dashboard: dict[str, Any]) -> None:
@@ -236,3 +279,67 @@ def test_every_dashboard_query_parses_in_prometheus_and_victoria_metrics(tmp_pat
         for pq in queries:
             prom.query(pq.expr)  # raises EngineError on a bad query
             vm.query(pq.expr)
+
+
+def _growing(text: str) -> Callable[[], str]:
+    """``text`` (an exposition) with every holysheep_* counter value times the number of scrapes so far."""
+    scrapes = [0]
+
+    def render() -> str:
+        scrapes[0] += 1
+        return re.sub(
+            r"^(holysheep_\w+_total\{.*\}) (\S+)$",
+            lambda m: f"{m.group(1)} {float(m.group(2)) * scrapes[0]!r}",
+            text,
+            flags=re.MULTILINE,
+        )
+
+    return render
+
+
+ATTRIBUTED_EXPOSITION = (REPO / "tests" / "report" / "fixtures" / "metrics-attributed.txt").read_text()
+DEFAULT_EXPOSITION = (REPO / "tests" / "report" / "fixtures" / "metrics.txt").read_text()
+
+
+@pytest.mark.engines
+def test_attribution_row_with_and_without_labels(tmp_path: Path) -> None:
+    """On Prometheus: the attribution row splits spend by route and by team where the labels exist (exporter output
+    with route and team), and shows no split and 100% unattributed spend where they do not."""
+    require_binary("prometheus")
+    with (
+        static_exposition_server(_growing(ATTRIBUTED_EXPOSITION)) as with_labels,
+        static_exposition_server(_growing(DEFAULT_EXPOSITION)) as without_labels,
+        start_prometheus(
+            prometheus_config({"holysheep-apps": [with_labels, without_labels]}),
+            [],
+            tmp_path,
+        ) as prom,
+    ):
+        prom.wait_for("count(count_over_time(holysheep_cost_usd_total[1m]) >= 4)", timeout=30)
+        for label, values in (("route", {"/summarize", "/chat/{thread_id}"}), ("team", {"search", "ads"})):
+            queries = {
+                pq.panel: pq.expr
+                for pq in dashboard_queries(values={"attribution": label}, attribution=True, rate_interval="30s")
+                if pq.panel in generate.ATTRIBUTION_PANELS or pq.panel == "Unattributed spend"
+            }
+            assert len(queries) == 5
+            for panel, expr in queries.items():
+                if panel == "Unattributed spend":
+                    continue
+                result = prom.query(expr)
+                assert {r["metric"].get(label) for r in result} == values, (panel, result)
+            # only the spend of the fixture's requests without the label is unattributed: per instance (one with
+            # labels, one without), the share is exact whatever the extrapolation of increase()
+            share = {}
+            for target in (with_labels, without_labels):
+                narrowed = queries["Unattributed spend"].replace('instance=~".*"', f'instance="{target}"')
+                (sample,) = prom.query(narrowed)
+                share[target] = float(sample["value"][1])
+            unattributed = {"route": 5 * 0.00007, "team": 10 * 0.0018 + 5 * 0.00007}[label]
+            total = 20 * 0.0036 + 10 * 0.0018 + 30 * 0.00077 + 5 * 0.00007
+            assert share[with_labels] == pytest.approx(unattributed / total, rel=1e-6)
+            assert share[without_labels] == 1.0
+        # without any attribution label in the data, the split panels show nothing at all
+        for pq in dashboard_queries(values={"attribution": "route", "instance": without_labels}, attribution=True):
+            if pq.panel in generate.ATTRIBUTION_PANELS:
+                assert prom.query(pq.expr) == [], pq

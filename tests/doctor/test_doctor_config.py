@@ -26,7 +26,7 @@ def test_defaults() -> None:
             "config.settings",
             OK,
             "settings parse: base URLs https://api.holysheep.ai/v1; gen_ai metrics off; time to headers for streams; "
-            "stream usage opt-in off; max models 50; message content capture off",
+            "stream usage opt-in off; max models 50; message content capture off; attribution off",
             "",
         ),
         ("config.price_file", OK, f"built-in price book {BOOK.version} ({len(BOOK.models)} models)", ""),
@@ -48,14 +48,19 @@ def test_every_setting_parsed() -> None:
         OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS="20",
         OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="true",
         OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS="100",
+        OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION="route,baggage.team.name",
+        OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUTION_VALUES="30",
     )
     assert found[0] == (
         "config.settings",
         OK,
         "settings parse: base URLs http://127.0.0.1:8080/v1, https://gw.example/api/v1; gen_ai metrics on; time to "
-        "headers for all; stream usage opt-in on; max models 20; message content capture on",
+        "headers for all; stream usage opt-in on; max models 20; message content capture on; attribution labels "
+        "route (http.route), team_name (baggage team.name), at most 30 values each",
         "",
     )
+    assert [f for f in run({**GOOD_EXPORTERS, "OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION": "route"}) if f.check ==
+            "config.unknown"] == []  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -80,6 +85,21 @@ def test_every_setting_parsed() -> None:
             "OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS=3 is outside 16..1048576; using 4096",
             "set OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS to a whole number in the range above, or unset it "
             "for the default",
+        ),
+        (
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION",
+            "route,baggage.model",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION: ignoring 'baggage.model': label 'model' collides with a label "
+            "the metrics already carry",
+            "set OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION to comma-separated route and baggage.<key> items, e.g. "
+            "route,baggage.team, or unset it for the default",
+        ),
+        (
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUTION_VALUES",
+            "0",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUTION_VALUES=0 is outside 1..10000; using 100",
+            "set OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUTION_VALUES to a whole number in the range above, or unset "
+            "it for the default",
         ),
         (
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",

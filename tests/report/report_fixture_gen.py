@@ -118,7 +118,73 @@ def generate_exposition(openmetrics: bool = False) -> str:
         provider.shutdown()
 
 
+# --- attributed counters (OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION=route,baggage.team) ----------------------------
+ATTRIBUTED_FIXTURE = Path(__file__).parent / "fixtures" / "metrics-attributed.txt"
+# (model, route, team, successes, failures, prompt per success, completion per success, usd per success or None)
+ATTRIBUTED: tuple[tuple[str, str, str, int, int, int, int, float | None], ...] = (
+    ("gpt-4.1", "/chat/{thread_id}", "search", 20, 2, 1000, 200, 0.0036),
+    ("gpt-4.1", "/summarize", "", 10, 0, 500, 100, 0.0018),
+    ("deepseek-v3.2", "/summarize", "ads", 30, 0, 2000, 500, 0.00077),
+    ("deepseek-v3.2", "", "", 5, 0, 100, 100, 0.00007),  # a batch job: no server span, no baggage
+    ("my-finetune", "/chat/{thread_id}", "search", 4, 0, 250, 125, None),
+)
+# Worked out by hand from ATTRIBUTED: requests, success %, tokens in, tokens out, cost (None: n/a)
+EXPECTED_BY_ROUTE = {
+    "/summarize": (40, 100.0, 65000, 16000, 10 * 0.0018 + 30 * 0.00077),
+    "/chat/{thread_id}": (26, 24 / 26 * 100, 21000, 4500, 20 * 0.0036),
+    "(none)": (5, 100.0, 500, 500, 5 * 0.00007),
+    "TOTAL": (71, 69 / 71 * 100, 86500, 21000, 20 * 0.0036 + 10 * 0.0018 + 30 * 0.00077 + 5 * 0.00007),
+}
+EXPECTED_BY_TEAM = {
+    "ads": (30, 100.0, 60000, 15000, 30 * 0.00077),
+    "search": (26, 24 / 26 * 100, 21000, 4500, 20 * 0.0036),
+    "(none)": (15, 100.0, 5500, 1500, 10 * 0.0018 + 5 * 0.00007),
+}
+
+
+def generate_attributed_exposition() -> str:
+    """ATTRIBUTED as the exporter's page: the four counters with route and team, histograms per model only."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    reader = PrometheusMetricReader(registry=registry)
+    resource = Resource.create({"service.name": "chatbot", "service.instance.id": "fixture"})
+    provider = MeterProvider(metric_readers=[reader], resource=resource)
+    try:
+        meter = provider.get_meter("otel_holysheep", SCOPE_VERSION)
+        requests = meter.create_counter("holysheep.requests", unit="{request}")
+        errors = meter.create_counter("holysheep.errors", unit="{error}")
+        tokens = meter.create_counter("holysheep.tokens", unit="{token}")
+        cost = meter.create_counter("holysheep.cost.usd", unit="{USD}")
+        unpriced = meter.create_counter("holysheep.unpriced_tokens", unit="{token}")
+        duration = meter.create_histogram(
+            "holysheep.request.duration", unit="s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS
+        )
+        for model, route, team, successes, failures, prompt, completion, usd in ATTRIBUTED:
+            who = {"route": route, "team": team}
+            for status, count in (("success", successes), ("failure", failures)):
+                for _ in range(count):
+                    requests.add(1, {"model": model, "endpoint": "chat/completions", "status": status, **who})
+                    duration.record(1.0, {"model": model, "endpoint": "chat/completions"})
+                    if status == "failure":
+                        errors.add(1, {"model": model, "error_type": "http_500", **who})
+            for _ in range(successes):
+                tokens.add(prompt, {"model": model, "token_type": "prompt", **who})
+                tokens.add(completion, {"model": model, "token_type": "completion", **who})
+                if usd is not None:
+                    cost.add(usd, {"model": model, **who})
+                else:
+                    unpriced.add(prompt + completion, {"model": model})
+        return generate_latest(registry).decode()
+    finally:
+        provider.shutdown()
+
+
 if __name__ == "__main__":
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)
     FIXTURE.write_text(generate_exposition())
-    print(f"wrote {FIXTURE}")
+    ATTRIBUTED_FIXTURE.write_text(generate_attributed_exposition())
+    print(f"wrote {FIXTURE} and {ATTRIBUTED_FIXTURE}")

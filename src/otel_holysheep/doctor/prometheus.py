@@ -30,6 +30,7 @@ RULES: Final[Mapping[str, tuple[str, ...]]] = {
         "HolySheepRateLimited",
         "HolySheepRateLimitHeadroomLow",
         "HolySheepSpendAboveBudget",
+        "HolySheepTeamSpendAboveBudget",
         "HolySheepMetricsAbsent",
         "HolySheepScrapeTargetDown",
     ),

@@ -27,6 +27,8 @@ _VALUES: Final = {
     c.ENV_CAPTURE_CONTENT: "true or false",
     c.ENV_MAX_MODELS: "a whole number in the range above",
     c.ENV_CONTENT_MAX_CHARS: "a whole number in the range above",
+    c.ENV_ATTRIBUTION: "comma-separated route and baggage.<key> items, e.g. route,baggage.team",
+    c.ENV_MAX_ATTRIBUTION_VALUES: "a whole number in the range above",
 }
 
 
@@ -88,8 +90,18 @@ def describe(settings: c.Settings) -> str:
         f"base URLs {', '.join(map(str, settings.base_urls))}; gen_ai metrics {on(settings.genai_metrics)}; "
         f"time to headers for {settings.time_to_headers}; "
         f"stream usage opt-in {on(settings.request_stream_usage)}; max models {settings.max_models}; "
-        f"message content capture {on(settings.capture_content)}"
+        f"message content capture {on(settings.capture_content)}; {_attribution(settings)}"
     )
+
+
+def _attribution(settings: c.Settings) -> str:
+    if not settings.attribution:
+        return "attribution off"
+    labels = ", ".join(
+        f"{s.label} (http.route)" if s.source == c.ATTRIBUTION_ROUTE else f"{s.label} (baggage {s.key})"
+        for s in settings.attribution
+    )
+    return f"attribution labels {labels}, at most {settings.max_attribution_values} values each"
 
 
 def check_price_file(settings: c.Settings) -> Finding:

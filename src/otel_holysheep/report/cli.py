@@ -14,14 +14,17 @@ PROG = "otel-holysheep report"
 
 DESCRIPTION = """\
 Per model: requests, success rate, average and P95 latency, P95 time to first token, tokens in/out, cost,
-cost per 1M tokens and tokens per dollar. Read either from Prometheus (any window) or straight from the app's
-/metrics page (totals since the process started), no PromQL needed."""
+cost per 1M tokens and tokens per dollar; or per route, team... of your app (--by, without latency). Read either
+from Prometheus (any window) or straight from the app's /metrics page (totals since the process started), no PromQL
+needed."""
 
 EPILOG = """\
 examples:
   otel-holysheep report --prometheus http://localhost:9090 --window 24h
   otel-holysheep report --prometheus http://prom:9090 --selector '{job="chatbot"}' --format markdown
   otel-holysheep report --metrics http://localhost:9464/metrics --format json
+  otel-holysheep report --prometheus http://localhost:9090 --by route       # spend per route of your app
+  otel-holysheep report --metrics http://localhost:9464/metrics --by model,team
 
 exit codes: 0 report printed, 1 nothing of ours to report (empty window, app not instrumented), 2 error."""
 
@@ -42,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--selector", metavar="MATCHERS", help="with --prometheus: label matchers for every series, e.g. '{job=\"x\"}'"
+    )
+    parser.add_argument(
+        "--by",
+        metavar="LABELS",
+        default="model",
+        help="rows per these labels, comma-separated: model (default) or attribution labels the app adds with "
+        "OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION, e.g. route, team, model,team (no latency columns then)",
     )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per HTTP request (default: 10)")
@@ -68,20 +78,22 @@ def main(argv: list[str] | None = None) -> int:
                 window=args.window or queries.DEFAULT_WINDOW,
                 selector=args.selector,
                 timeout=args.timeout,
+                by=args.by,
             )
             if args.print_queries:
                 sys.stdout.write("".join(f"{name}: {promql}\n" for name, promql in prometheus.queries.items()))
                 return 0
             source = prometheus
         else:
-            source = MetricsEndpointSource(args.metrics, timeout=args.timeout)
+            source = MetricsEndpointSource(args.metrics, timeout=args.timeout, by=args.by)
         report = source.fetch()
     except ReportError as error:
         print(f"{PROG}: {error.message}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130
-    title = f"{PROG}: {source.describe()}" if args.format in ("table", "markdown") else None
+    grouped = "" if report.per_model else f" by {', '.join(report.by)}"
+    title = f"{PROG}{grouped}: {source.describe()}" if args.format in ("table", "markdown") else None
     try:
         sys.stdout.write(render(report, args.format, title))
         sys.stdout.flush()

@@ -40,6 +40,21 @@ COLUMNS: tuple[Column, ...] = (
     Column("TOKENS / USD", "Tokens / USD", "tokens_per_usd", lambda r: r.tokens_per_usd, "int", UNKNOWN_COST),
 )
 FORMATS = ("table", "markdown", "csv", "json")
+# Read from histograms, which carry no attribution labels: only in a report per model.
+_PER_MODEL_ONLY = frozenset({"avg_latency_s", "p95_latency_s", "p95_ttft_s"})
+_NONE = "(none)"
+
+
+def columns(report: Report) -> tuple[Column, ...]:
+    """``COLUMNS`` for a report per model; grouped by other labels, one text column per label and no latency."""
+    if report.per_model:
+        return COLUMNS
+
+    def label_column(index: int, name: str) -> Column:
+        return Column(name.upper(), name[:1].upper() + name[1:], name, lambda r: r.labels[index], "text")
+
+    labels = tuple(label_column(i, name) for i, name in enumerate(report.by))
+    return labels + tuple(c for c in COLUMNS[1:] if c.key not in _PER_MODEL_ONLY)
 
 
 def _missing(column: Column, row: ModelRow) -> str:
@@ -65,6 +80,8 @@ def _cell(column: Column, row: ModelRow, *, grouping: bool) -> str:
 
 
 def _footnotes(report: Report) -> list[str]:
+    if not report.per_model:
+        return _grouped_footnotes(report)
     notes = []
     if any(row.p95_ttft_s is None for row in report.rows):
         notes.append(f'P95 TTFT "{NO_DATA}": no streamed requests (time to first token is measured on streams only).')
@@ -77,13 +94,42 @@ def _footnotes(report: Report) -> list[str]:
     return notes
 
 
+def _grouped_footnotes(report: Report) -> list[str]:
+    notes = ["Latency and time to first token are per model only (--by model): histograms carry no attribution labels."]
+    for index, name in enumerate(report.by):
+        if name == "model" or not report.rows:
+            continue
+        empty = sum(1 for row in report.rows if row.labels[index] == _NONE)
+        if empty == len(report.rows):
+            notes.append(
+                f"No request carried {name}: set OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION in the app "
+                f"({'route' if name == 'route' else 'baggage.' + name}) and check that the label exists."
+            )
+        elif empty:
+            why = "outside a server span with an http.route" if name == "route" else f"without a {name} baggage entry"
+            notes.append(f'{name} "{_NONE}": requests made {why}.')
+    if report.unpriced_models:
+        notes.append(
+            f'Cost "{UNKNOWN_COST}" ({"; ".join(report.unpriced_models)}): all tokens were of models without a price; '
+            "TOTAL cost, USD / 1M tokens and tokens / USD cover priced rows only."
+        )
+    if report.unpriced_elsewhere:
+        notes.append(
+            f"No price for {', '.join(report.unpriced_elsewhere)}: those tokens add no cost to the rows that used them "
+            "(and count in their USD / 1M tokens)."
+        )
+    return notes
+
+
 def render_table(report: Report, title: str | None = None) -> str:
-    lines = [[_cell(c, row, grouping=True) for c in COLUMNS] for row in (*report.rows, report.total)]
-    header = [c.title for c in COLUMNS]
-    widths = [max(len(header[i]), *(len(line[i]) for line in lines)) for i in range(len(COLUMNS))]
+    cols = columns(report)
+    lines = [[_cell(c, row, grouping=True) for c in cols] for row in (*report.rows, report.total)]
+    header = [c.title for c in cols]
+    widths = [max(len(header[i]), *(len(line[i]) for line in lines)) for i in range(len(cols))]
+    texts = sum(1 for c in cols if c.kind == "text")
 
     def fmt(cells: list[str]) -> str:
-        out = [cells[0].ljust(widths[0])] + [cell.rjust(widths[i]) for i, cell in enumerate(cells) if i > 0]
+        out = [cell.ljust(widths[i]) if i < texts else cell.rjust(widths[i]) for i, cell in enumerate(cells)]
         return "  ".join(out).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -98,10 +144,11 @@ def _md_escape(text: str) -> str:
 
 
 def render_markdown(report: Report, title: str | None = None) -> str:
-    header = "| " + " | ".join(c.markdown for c in COLUMNS) + " |"
-    align = "|" + "|".join(":---" if c.kind == "text" else "---:" for c in COLUMNS) + "|"
-    rows = ["| " + " | ".join(_md_escape(_cell(c, row, grouping=True)) for c in COLUMNS) + " |" for row in report.rows]
-    total = "| " + " | ".join(f"**{_md_escape(_cell(c, report.total, grouping=True))}**" for c in COLUMNS) + " |"
+    cols = columns(report)
+    header = "| " + " | ".join(c.markdown for c in cols) + " |"
+    align = "|" + "|".join(":---" if c.kind == "text" else "---:" for c in cols) + "|"
+    rows = ["| " + " | ".join(_md_escape(_cell(c, row, grouping=True)) for c in cols) + " |" for row in report.rows]
+    total = "| " + " | ".join(_bold(_md_escape(_cell(c, report.total, grouping=True))) for c in cols) + " |"
     notes = _footnotes(report)
     parts = ([f"**{_md_escape(title)}**", ""] if title else []) + [header, align, *rows, total]
     for note in notes:
@@ -109,13 +156,18 @@ def render_markdown(report: Report, title: str | None = None) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _bold(text: str) -> str:
+    return f"**{text}**" if text else ""
+
+
 def render_csv(report: Report, title: str | None = None) -> str:
     del title  # CSV stays a plain table
+    cols = columns(report)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([c.key for c in COLUMNS])
+    writer.writerow([c.key for c in cols])
     for row in (*report.rows, report.total):
-        writer.writerow([_cell(c, row, grouping=False) for c in COLUMNS])
+        writer.writerow([_cell(c, row, grouping=False) for c in cols])
     return buffer.getvalue()
 
 
@@ -129,9 +181,10 @@ def _json_value(column: Column, row: ModelRow) -> float | int | str | None:
 
 
 def render_json(report: Report, title: str | None = None) -> str:
-    """A list of one object per model (no TOTAL: sum it yourself); ``null`` wherever the table shows - or n/a."""
+    """A list of one object per row (no TOTAL: sum it yourself); ``null`` wherever the table shows - or n/a."""
     del title
-    objects = [{c.key: _json_value(c, row) for c in COLUMNS} for row in report.rows]
+    cols = columns(report)
+    objects = [{c.key: _json_value(c, row) for c in cols} for row in report.rows]
     return json.dumps(objects, indent=2) + "\n"
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeAlias
 
 TOTAL_LABEL = "TOTAL"
+BY_MODEL = ("model",)
+Group: TypeAlias = str | tuple[str, ...]  # a model name, or the values of the --by labels in order
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,10 @@ class RawStats:
 
 @dataclass(frozen=True)
 class ModelRow:
-    """One line of the report. Latencies in seconds; ``None`` means "no data" (rendered "-" or "n/a")."""
+    """One line of the report. Latencies in seconds; ``None`` means "no data" (rendered "-" or "n/a").
+
+    ``labels`` are the values of the report's ``by`` labels (``(model,)`` by default); ``model`` is them joined.
+    """
 
     model: str
     requests: float
@@ -54,6 +60,7 @@ class ModelRow:
     cost_usd: float | None
     priced_tokens: float  # tokens the cost covers (all of them for a model row; priced models' only for TOTAL)
     is_total: bool = False
+    labels: tuple[str, ...] = ()
 
     @property
     def usd_per_1m_tokens(self) -> float | None:
@@ -72,7 +79,15 @@ class ModelRow:
 class Report:
     rows: tuple[ModelRow, ...]  # sorted: requests desc, then model name
     total: ModelRow
-    unpriced_models: tuple[str, ...]  # models whose cost is n/a (the TOTAL cost leaves them out)
+    unpriced_models: tuple[str, ...]  # rows whose cost is n/a (the TOTAL cost leaves them out)
+    by: tuple[str, ...] = BY_MODEL  # the labels rows are grouped by
+    # Grouped by attribution labels: models with unpriced tokens, which no group's cost includes.
+    unpriced_elsewhere: tuple[str, ...] = ()
+
+    @property
+    def per_model(self) -> bool:
+        """Rows per model: the latency columns exist (histograms carry no attribution labels)."""
+        return self.by == BY_MODEL
 
 
 def _finite(value: float | None) -> float | None:
@@ -83,11 +98,13 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
 
-def make_row(model: str, raw: RawStats, p95_latency: float | None, p95_ttft: float | None) -> ModelRow:
+def make_row(group: Group, raw: RawStats, p95_latency: float | None, p95_ttft: float | None) -> ModelRow:
+    labels = (group,) if isinstance(group, str) else group
     cost = raw.known_cost
     success = _ratio(raw.successes, raw.requests)
     return ModelRow(
-        model=model,
+        model=", ".join(labels),
+        labels=labels,
         requests=raw.requests,
         success_rate_pct=None if success is None else min(success, 1.0) * 100,
         avg_latency_s=_ratio(raw.duration_sum, raw.duration_count),
@@ -101,13 +118,16 @@ def make_row(model: str, raw: RawStats, p95_latency: float | None, p95_ttft: flo
 
 
 def make_report(
-    stats: Mapping[str, tuple[RawStats, float | None, float | None]],
+    stats: Mapping[Group, tuple[RawStats, float | None, float | None]],
     total_p95_latency: float | None,
     total_p95_ttft: float | None,
+    by: tuple[str, ...] = BY_MODEL,
+    unpriced_elsewhere: tuple[str, ...] = (),
 ) -> Report:
-    """``stats`` maps model -> (raw aggregates, P95 latency, P95 TTFT). Models without any activity are dropped."""
-    rows = [make_row(model, raw, lat, ttft) for model, (raw, lat, ttft) in stats.items() if not raw.is_empty]
-    rows.sort(key=lambda r: (-r.requests, r.model))
+    """``stats`` maps model (or the ``by`` labels' values) -> (raw aggregates, P95 latency, P95 TTFT). Groups
+    without any activity are dropped."""
+    rows = [make_row(group, raw, lat, ttft) for group, (raw, lat, ttft) in stats.items() if not raw.is_empty]
+    rows.sort(key=lambda r: (-r.requests, r.labels))
     raws = [raw for raw, _, _ in stats.values() if not raw.is_empty]
     requests = sum(r.requests for r in raws)
     success = _ratio(sum(r.successes for r in raws), requests)
@@ -124,8 +144,15 @@ def make_report(
         cost_usd=sum((r.cost_usd or 0.0) for r in priced) if priced or not rows else None,
         priced_tokens=sum(r.priced_tokens for r in priced),
         is_total=True,
+        labels=(TOTAL_LABEL,) + ("",) * (len(by) - 1),
     )
-    return Report(rows=tuple(rows), total=total, unpriced_models=tuple(r.model for r in rows if r.cost_usd is None))
+    return Report(
+        rows=tuple(rows),
+        total=total,
+        unpriced_models=tuple(r.model for r in rows if r.cost_usd is None),
+        by=by,
+        unpriced_elsewhere=unpriced_elsewhere,
+    )
 
 
 def histogram_quantile(q: float, buckets: Mapping[float, float] | Iterable[tuple[float, float]]) -> float:

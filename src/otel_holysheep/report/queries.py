@@ -15,6 +15,10 @@ UNPRICED = "holysheep_unpriced_tokens_total"
 
 DEFAULT_WINDOW = "7d"
 QUANTILE = 0.95
+BY_MODEL = ("model",)
+# Labels not on every series the report reads (requests, tokens, cost): a group by one of them would mix sums.
+_NOT_GROUPABLE = frozenset({"endpoint", "status", "token_type", "error_type", "le", "__name__"})
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Prometheus durations: units in decreasing order, each at most once (30m, 24h, 7d, 1h30m, 500ms).
 _DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?")
@@ -27,6 +31,24 @@ def validate_window(window: str) -> str:
     if not window.strip() or match is None or not any(int(g) for g in match.groups() if g is not None):
         raise ReportError(f"invalid --window {window!r}: use a Prometheus duration such as 30m, 24h or 7d")
     return window.strip()
+
+
+def validate_by(by: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """``--by``: comma-separated label names (``model``, or attribution labels such as ``route`` or ``team``)."""
+    if by is None:
+        return BY_MODEL
+    names = tuple(part.strip() for part in by.split(",")) if isinstance(by, str) else tuple(by)
+    for name in names:
+        if not _LABEL_NAME.fullmatch(name):
+            raise ReportError(f"invalid --by {by!r}: use label names separated by commas, such as route or model,team")
+        if name in _NOT_GROUPABLE or name.startswith("__"):
+            raise ReportError(
+                f"invalid --by {by!r}: {name} is not on every series the report reads (requests, tokens, cost); "
+                "use model or an attribution label (OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION), such as route or team"
+            )
+    if not names or len(set(names)) != len(names):
+        raise ReportError(f"invalid --by {by!r}: name each label once, such as route or model,team")
+    return names
 
 
 def validate_selector(selector: str | None) -> str:
@@ -70,10 +92,26 @@ def _series(name: str, matchers: str, *extra: str) -> str:
     return f"{name}{{{all_matchers}}}" if all_matchers else name
 
 
-def report_queries(window: str = DEFAULT_WINDOW, selector: str | None = None) -> dict[str, str]:
-    """Every instant query the ``--prometheus`` report runs, by the number it yields."""
+def report_queries(
+    window: str = DEFAULT_WINDOW, selector: str | None = None, by: str | tuple[str, ...] | None = None
+) -> dict[str, str]:
+    """Every instant query the ``--prometheus`` report runs, by the number it yields. Grouped by anything but
+    ``model`` alone, it has no latency queries: histograms carry no attribution labels."""
     w = validate_window(window)
     m = validate_selector(selector)
+    group = validate_by(by)
+    if group != BY_MODEL:
+        labels = ", ".join(group)
+        success = 'status="success"'
+        billed = 'token_type=~"prompt|completion"'
+        return {
+            "requests": f"sum by ({labels}) (increase({_series(REQUESTS, m)}[{w}]))",
+            "successes": f"sum by ({labels}) (increase({_series(REQUESTS, m, success)}[{w}]))",
+            "tokens": f"sum by ({labels}, token_type) (increase({_series(TOKENS, m, billed)}[{w}]))",
+            "cost": f"sum by ({labels}) (increase({_series(COST, m)}[{w}]))",
+            # unpriced tokens carry no attribution labels: per model, to name what no group's cost includes
+            "unpriced_tokens": f"sum by (model) (increase({_series(UNPRICED, m)}[{w}]))",
+        }
 
     def increase_by(by: str, name: str, *extra: str) -> str:
         return f"sum by ({by}) (increase({_series(name, m, *extra)}[{w}]))"

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from . import queries as q
 from .errors import EXIT_NO_DATA, ReportError
 from .fetch import Response, http_get, normalize_url
-from .model import RawStats, Report, histogram_quantile, make_report
+from .model import Group, RawStats, Report, histogram_quantile, make_report
 
 NO_MODEL = "(none)"
 Labels = dict[str, str]
@@ -25,14 +25,26 @@ HttpGet = Callable[..., Response]
 
 @dataclass
 class _Accumulator:
-    """Per-model numbers as they are read; turned into ``RawStats`` at the end."""
+    """Per-group numbers as they are read (a group: the values of the ``by`` labels); ``RawStats`` at the end."""
 
-    raw: dict[str, RawStats] = field(default_factory=lambda: defaultdict(RawStats))
+    by: tuple[str, ...] = q.BY_MODEL
+    raw: dict[tuple[str, ...], RawStats] = field(default_factory=lambda: defaultdict(RawStats))
 
-    def add(self, model: str, **values: float) -> None:
-        current = self.raw[model]
+    def add(self, labels: Labels, **values: float) -> None:
+        group = self.group(labels)
+        current = self.raw[group]
         updates = {name: (getattr(current, name) or 0.0) + value for name, value in values.items()}
-        self.raw[model] = replace(current, **updates)
+        self.raw[group] = replace(current, **updates)
+
+    def group(self, labels: Labels) -> tuple[str, ...]:
+        return tuple(labels.get(name) or NO_MODEL for name in self.by)
+
+    def stats(
+        self, p95_latency: dict[str, float], p95_ttft: dict[str, float]
+    ) -> dict[Group, tuple[RawStats, float | None, float | None]]:
+        if self.by != q.BY_MODEL:
+            return {group: (raw, None, None) for group, raw in self.raw.items()}
+        return {g[0]: (raw, p95_latency.get(g[0]), p95_ttft.get(g[0])) for g, raw in self.raw.items()}
 
 
 # --- Prometheus HTTP API ------------------------------------------------------------------------------------------
@@ -50,10 +62,12 @@ class PrometheusSource:
         timeout: float = 10.0,
         now: float | None = None,
         get: HttpGet = http_get,
+        by: str | tuple[str, ...] | None = None,
     ) -> None:
         self.window = q.validate_window(window)
         self.selector = q.validate_selector(selector)
-        self.queries = q.report_queries(self.window, self.selector)
+        self.by = q.validate_by(by)
+        self.queries = q.report_queries(self.window, self.selector, self.by)
         self.url = normalize_url(url).rstrip("/")
         self.api = self.url if self.url.endswith("/api/v1/query") else self.url + "/api/v1/query"
         self.timeout = timeout
@@ -101,24 +115,34 @@ class PrometheusSource:
     def fetch(self) -> Report:
         at = time.time() if self.now is None else self.now
         results = {name: self.query(promql, at) for name, promql in self.queries.items()}
-        acc = _Accumulator()
+        acc = _Accumulator(self.by)
+        per_model = self.by == q.BY_MODEL
+        unpriced: dict[str, float] = {}
         for key in ("requests", "successes", "duration_sum", "duration_count", "unpriced_tokens"):
-            for labels, value in results[key]:
-                acc.add(_model(labels), **{key: _finite_or_zero(value)})
+            for labels, value in results.get(key, []):
+                if key == "unpriced_tokens" and not per_model:
+                    unpriced[_model(labels)] = _finite_or_zero(value)
+                    continue
+                acc.add(labels, **{key: _finite_or_zero(value)})
         for labels, value in results["cost"]:
-            acc.add(_model(labels), cost_usd=_finite_or_zero(value))
+            acc.add(labels, cost_usd=_finite_or_zero(value))
         for labels, value in results["tokens"]:
             field_name = {"prompt": "tokens_in", "completion": "tokens_out"}.get(labels.get("token_type", ""))
             if field_name:
-                acc.add(_model(labels), **{field_name: _finite_or_zero(value)})
+                acc.add(labels, **{field_name: _finite_or_zero(value)})
         if sum(raw.requests for raw in acc.raw.values()) <= 0:
             narrowed = f" matching {{{self.selector}}}" if self.selector else ""
             message = f"no otel-holysheep requests at {self.url} in the last {self.window}{narrowed}"
             raise ReportError(message, EXIT_NO_DATA)
-        p95_latency = {_model(labels): value for labels, value in results["p95_latency"]}
-        p95_ttft = {_model(labels): value for labels, value in results["p95_ttft"]}
-        stats = {m: (raw, p95_latency.get(m), p95_ttft.get(m)) for m, raw in acc.raw.items()}
-        return make_report(stats, _single(results["total_p95_latency"]), _single(results["total_p95_ttft"]))
+        p95_latency = {_model(labels): value for labels, value in results.get("p95_latency", [])}
+        p95_ttft = {_model(labels): value for labels, value in results.get("p95_ttft", [])}
+        return make_report(
+            acc.stats(p95_latency, p95_ttft),
+            _single(results.get("total_p95_latency", [])),
+            _single(results.get("total_p95_ttft", [])),
+            by=self.by,
+            unpriced_elsewhere=tuple(sorted(m for m, tokens in unpriced.items() if tokens > 0)),
+        )
 
 
 def _json_or_none(text: str) -> Any:
@@ -160,16 +184,19 @@ _MISSING_SERIES = (
 class MetricsEndpointSource:
     """Reads the exposition text the OpenTelemetry Prometheus exporter serves, totals since the process started."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, get: HttpGet = http_get) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, get: HttpGet = http_get, by: str | tuple[str, ...] | None = None
+    ) -> None:
         self.url = normalize_url(url)
         self.timeout = timeout
+        self.by = q.validate_by(by)
         self._get = get
 
     def describe(self) -> str:
         return f"since process start, from {self.url}"
 
     def fetch(self) -> Report:
-        return report_from_samples(self.samples(), url=self.url)
+        return report_from_samples(self.samples(), url=self.url, by=self.by)
 
     def samples(self) -> list[tuple[str, Labels, float]]:
         """Every sample of the page; ``ReportError`` when it is unreachable or not Prometheus metrics text."""
@@ -204,30 +231,40 @@ def parse_exposition(text: str, *, url: str, openmetrics: bool = False) -> list[
         raise ReportError(f"{url} answered, but not with Prometheus metrics text ({error})") from None
 
 
-def report_from_samples(samples: Iterable[tuple[str, Labels, float]], *, url: str) -> Report:
-    """Sum the contract series across every label but ``model`` (and ``le``), then compute the rows."""
-    acc = _Accumulator()
+def report_from_samples(
+    samples: Iterable[tuple[str, Labels, float]], *, url: str, by: tuple[str, ...] = q.BY_MODEL
+) -> Report:
+    """Sum the contract series across every label but ``by`` (``model`` by default) and ``le``, then compute the
+    rows. Grouped by anything but ``model`` alone there are no latency columns (histograms carry no attribution
+    labels) and unpriced tokens, which are counted per model only, are named in a note."""
+    acc = _Accumulator(by)
+    by_model = by == q.BY_MODEL
     buckets: dict[str, dict[str, dict[float, float]]] = {q.DURATION: {}, q.TTFT: {}}
+    unpriced: dict[str, float] = defaultdict(float)
     seen_requests = False
-    counters = {
-        q.REQUESTS: "requests",
-        q.DURATION + "_sum": "duration_sum",
-        q.DURATION + "_count": "duration_count",
-        q.UNPRICED: "unpriced_tokens",
-        q.COST: "cost_usd",
-    }
+    counters = {q.REQUESTS: "requests", q.COST: "cost_usd"}
+    if by_model:
+        counters.update(
+            {
+                q.DURATION + "_sum": "duration_sum",
+                q.DURATION + "_count": "duration_count",
+                q.UNPRICED: "unpriced_tokens",
+            }
+        )
     for name, labels, value in samples:
         model = _model(labels)
         if name in counters:
             seen_requests = seen_requests or name == q.REQUESTS
-            acc.add(model, **{counters[name]: value})
+            acc.add(labels, **{counters[name]: value})
             if name == q.REQUESTS and labels.get("status") == "success":
-                acc.add(model, successes=value)
+                acc.add(labels, successes=value)
         elif name == q.TOKENS:
             field_name = {"prompt": "tokens_in", "completion": "tokens_out"}.get(labels.get("token_type", ""))
             if field_name:
-                acc.add(model, **{field_name: value})
-        elif name.endswith("_bucket") and name[: -len("_bucket")] in buckets and "le" in labels:
+                acc.add(labels, **{field_name: value})
+        elif name == q.UNPRICED:
+            unpriced[model] += value
+        elif by_model and name.endswith("_bucket") and name[: -len("_bucket")] in buckets and "le" in labels:
             per_model = buckets[name[: -len("_bucket")]].setdefault(model, {})
             upper = float(labels["le"])
             per_model[upper] = per_model.get(upper, 0.0) + value
@@ -246,7 +283,19 @@ def report_from_samples(samples: Iterable[tuple[str, Labels, float]], *, url: st
                 total[upper] += count
         return total
 
-    stats = {m: (raw, p95(buckets[q.DURATION], m), p95(buckets[q.TTFT], m)) for m, raw in acc.raw.items()}
+    p95_latency: dict[str, float] = {}
+    p95_ttft: dict[str, float] = {}
+    for model in {group[0] for group in acc.raw} if by_model else ():
+        for quantiles, histograms in ((p95_latency, buckets[q.DURATION]), (p95_ttft, buckets[q.TTFT])):
+            found = p95(histograms, model)
+            if found is not None:
+                quantiles[model] = found
     total_latency = histogram_quantile(q.QUANTILE, merged(buckets[q.DURATION])) if buckets[q.DURATION] else None
     total_ttft = histogram_quantile(q.QUANTILE, merged(buckets[q.TTFT])) if buckets[q.TTFT] else None
-    return make_report(stats, total_latency, total_ttft)
+    return make_report(
+        acc.stats(p95_latency, p95_ttft),
+        total_latency,
+        total_ttft,
+        by=by,
+        unpriced_elsewhere=tuple(sorted(m for m, tokens in unpriced.items() if tokens > 0)),
+    )
