@@ -100,6 +100,8 @@ def run_scenario(
     with traffic_app(envs["a"]) as app_a, traffic_app(envs["b"]) as app_b:
         # healthy: every panel and rule answers on data that came through agents and gateways
         prom.wait_for("sum(increase(holysheep_requests_total[1m])) > 50", timeout=60)
+        # both hosts' first exports through their agents and gateways arrived (one app may start a little later)
+        prom.wait_for("count(count by (instance) (holysheep_requests_total)) >= 2", timeout=60)
         check_dashboard_and_rules(prom)
         host_names = by_labels(
             prom.query("count by (instance, host_name) (holysheep_requests_total)"), "instance", "host_name"
