@@ -42,6 +42,12 @@ MAX_VALUE_CHARS: Final = 128
 _REJECT: Final = re.compile(r"[\x00-\x1f\x7f]|://|^\s*(?:sk-|bearer\s|basic\s)", re.IGNORECASE)
 # Traces with open server spans followed at most: a leak of unended server spans cannot grow it further.
 MAX_TRACKED_TRACES: Final = 100_000
+_SERVER: Final = SpanKind.SERVER
+CURRENT_SPAN_KEY: str | None
+try:  # the context key of the current span: read directly, without get_current_span's isinstance check on an ABC
+    from opentelemetry.trace.propagation import _SPAN_KEY as CURRENT_SPAN_KEY
+except ImportError:  # pragma: no cover - an API without it: get_current_span
+    CURRENT_SPAN_KEY = None
 
 
 def clean_value(raw: object) -> str:
@@ -118,19 +124,19 @@ class ServerSpans:
         self.enabled = True
 
     def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
-        if self.enabled and getattr(span, "kind", None) is SpanKind.SERVER:
-            try:
+        try:
+            if span.kind is _SERVER and self.enabled:
                 trace_id = span.context.trace_id
                 index = self.by_trace_id
                 if trace_id in index or len(index) < MAX_TRACKED_TRACES:
                     index.setdefault(trace_id, []).append(span)
-            except Exception:  # a route lost, never the app's span
-                _logger.debug("otel-holysheep: could not follow a server span", exc_info=True)
+        except Exception:  # a route lost, never the app's span
+            _logger.debug("otel-holysheep: could not follow a server span", exc_info=True)
 
     def on_end(self, span: Any) -> None:
         # ``span`` is the SDK's read-only copy of the ended span: matched by span id, not identity
-        if self.by_trace_id and getattr(span, "kind", None) is SpanKind.SERVER:
-            try:
+        try:
+            if self.by_trace_id and span.kind is _SERVER:
                 context = span.context
                 open_spans = self.by_trace_id.get(context.trace_id)
                 if open_spans is None:
@@ -142,8 +148,8 @@ class ServerSpans:
                         break
                 if not open_spans:
                     self.by_trace_id.pop(context.trace_id, None)
-            except Exception:  # a route lost, never the app's span
-                _logger.debug("otel-holysheep: could not forget a server span", exc_info=True)
+        except Exception:  # a route lost, never the app's span
+            _logger.debug("otel-holysheep: could not forget a server span", exc_info=True)
 
     def shutdown(self) -> None:
         self.by_trace_id.clear()
@@ -193,7 +199,7 @@ def _sdk_processor() -> ServerSpans:
 
 def route_of(span: Any, server_spans: ServerSpans | None) -> object:
     """``http.route`` of the SERVER span that is ``span`` or that ``span`` descends from; ``None`` if there is none."""
-    if getattr(span, "kind", None) is not SpanKind.SERVER:
+    if getattr(span, "kind", None) is not _SERVER:
         span = server_spans.server_span(span) if server_spans is not None else None
         if span is None:
             return None
@@ -225,12 +231,17 @@ class Attribution:
     def capture(self, span_attributes: dict[str, Any]) -> tuple[str, ...]:
         """The label values, in ``labels`` order; the non-empty cleaned values are added to ``span_attributes``."""
         context = otel_context.get_current()
+        entries: Any = None  # the baggage entries, read once for all baggage keys
         values = []
         for is_route, key, attribute, bound in self._items:
             if is_route:
-                raw = route_of(trace.get_current_span(context), self._server_spans)
+                key_of_span = CURRENT_SPAN_KEY
+                span = context.get(key_of_span) if key_of_span is not None else trace.get_current_span(context)
+                raw = route_of(span, self._server_spans) if span is not None else None
             else:
-                raw = baggage.get_baggage(key, context)
+                if entries is None:
+                    entries = baggage.get_all(context)
+                raw = entries.get(key)
             label, cleaned = bound.value(raw)
             values.append(label)
             if cleaned:

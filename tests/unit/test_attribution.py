@@ -261,3 +261,16 @@ def test_a_server_span_removed_by_another_thread_first_is_not_an_error() -> None
     server.end()
     assert spans.by_trace_id == {}
     provider.shutdown()
+
+
+def test_route_without_the_context_key_falls_back_to_get_current_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API release without ``trace.propagation._SPAN_KEY``: the current span comes from get_current_span."""
+    monkeypatch.setattr(_attribution, "CURRENT_SPAN_KEY", None)
+    provider, spans, tracer = _tracer()
+    attribution = Attribution([ROUTE], 100, spans)
+    assert attribution.capture({}) == ("",)  # no span at all: INVALID_SPAN, no route
+    with tracer.start_as_current_span("GET /a", kind=SpanKind.SERVER, attributes={"http.route": "/a"}):
+        assert attribution.capture({}) == ("/a",)
+        with tracer.start_as_current_span("child"):
+            assert attribution.capture({}) == ("/a",)
+    provider.shutdown()
