@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from benchmarks import cases
 from benchmarks.series import BEFORE_PER_MODEL, NATIVE_LIMIT
 
 HS = "otel-holysheep"
@@ -64,10 +65,17 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     if "attribution" in results:
         for where, label in (("server_span", "server span current"), ("child_span", "under a child span")):
             rows = results["attribution"][where]["variants"]
+
             # paired like every overhead: the median over rounds of (attribution on - defaults, same round)
-            added = statistics.median(
-                a - b for a, b in zip(rows[ATTRIBUTION]["rounds_cpu_us"], rows[HS]["rounds_cpu_us"], strict=True)
-            )
+            def paired(name: str, rows: dict[str, Any] = rows) -> float:
+                return statistics.median(
+                    a - b for a, b in zip(rows[name]["rounds_cpu_us"], rows[HS]["rounds_cpu_us"], strict=True)
+                )
+
+            added = paired(ATTRIBUTION)
+            control = ""
+            if cases.AA_CONTROL in rows:
+                control = f"; A/A control (the defaults again) {paired(cases.AA_CONTROL):+.1f} us"
             targets.append(
                 _target(
                     f"attribution on ({label}): added cost per request",
@@ -75,7 +83,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                     5.0,
                     "us",
                     f"{_overhead(rows, ATTRIBUTION):.1f} us vs {_overhead(rows, HS):.1f} us with the defaults "
-                    "(route from http.route, team from baggage)",
+                    f"(route from http.route, team from baggage){control}",
                 )
             )
     for library in ("requests", "aiohttp"):

@@ -186,6 +186,7 @@ def settings(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
     return {"variants": _summary(timings)}
 
 
+AA_CONTROL = "defaults again (A/A control)"
 ATTRIBUTION_ENV = {"OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION": "route,baggage.team"}
 
 
@@ -228,6 +229,8 @@ def attribution(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
             Variant("plain", nothing, run),
             Variant("otel-holysheep", _env_instrumented(p), run),
             Variant("ATTRIBUTION=route,baggage.team", _env_instrumented(p, **ATTRIBUTION_ENV), run),
+            # A/A control: the defaults again; its difference to the defaults is what the harness calls noise
+            Variant(AA_CONTROL, _env_instrumented(p), run),
         ]
         timings = interleaved(variants, iterations, rounds, warmup=max(50, iterations // 10))
         out[name] = {"variants": _summary(timings)}
