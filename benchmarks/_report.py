@@ -321,5 +321,5 @@ def print_results(report: dict[str, Any]) -> None:
     for t in report["targets"]:
         print(
             f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']}: {t['value']:g} {t['unit']} "
-            f"(target <= {t['limit']:g} {t['unit']}; {t['detail']})"
+            f"(target <= {t['limit']:g} {t['unit']}{'; ' + t['detail'] if t['detail'] else ''})"
         )
