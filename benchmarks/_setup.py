@@ -3,8 +3,10 @@ reader) and one context manager per instrumentation, so variants can be switched
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,28 @@ class Providers:
         return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}
 
 
+SETTINGS_PREFIX = "OTEL_INSTRUMENTATION_HOLYSHEEP_"
+
+
+@contextmanager
+def settings_environment(env: Mapping[str, str], also_clear: Iterable[str] = ()) -> Iterator[None]:
+    """Only ``env`` among our settings (and the ``also_clear`` variables) while it runs, so the defaults are really
+    the defaults; the environment as it was afterwards."""
+    names = {k for k in os.environ if k.startswith(SETTINGS_PREFIX)} | set(also_clear) | set(env)
+    saved = {k: os.environ.get(k) for k in names}
+    for k in names:
+        os.environ.pop(k, None)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _instrumented(instrumentor: Any, **kwargs: Any) -> Any:
     @contextmanager
     def on() -> Iterator[None]:
@@ -92,26 +116,24 @@ def generic_requests(p: Providers) -> Any:
 
 def generic_aiohttp(p: Providers) -> Any | None:
     """The generic aiohttp-client instrumentation (a peer, see requirements/bench.txt), or ``None`` if absent."""
-    if PEERS_DIR.is_dir() and str(PEERS_DIR) not in sys.path:
-        sys.path.append(str(PEERS_DIR))
-    try:
-        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor  # noqa: PLC0415
-    except ImportError as exc:
-        print(f"  (generic aiohttp-client instrumentation not available: {exc}; run `make bench` to install it)")
-        return None
-    return _instrumented(AioHttpClientInstrumentor(), **p.kwargs())
+    cls = _peer("opentelemetry.instrumentation.aiohttp_client", "AioHttpClientInstrumentor", "generic aiohttp-client")
+    return _instrumented(cls(), **p.kwargs()) if cls is not None else None
 
 
 def official_openai_class() -> Any | None:
     """The official OpenAI instrumentor class from the peers directory, or ``None`` (with a hint) when absent."""
+    return _peer("opentelemetry.instrumentation.genai.openai", "OpenAIInstrumentor", "official OpenAI")
+
+
+def _peer(module: str, name: str, what: str) -> Any | None:
+    """``module.name`` from the peers directory (``make bench`` installs it there), or ``None`` with a hint."""
     if PEERS_DIR.is_dir() and str(PEERS_DIR) not in sys.path:
         sys.path.append(str(PEERS_DIR))
     try:
-        from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor  # noqa: PLC0415
-    except ImportError as exc:
-        print(f"  (official OpenAI instrumentation not available: {exc}; run `make bench` to install it)")
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        print(f"  ({what} instrumentation not available: {exc}; run `make bench` to install it)")
         return None
-    return OpenAIInstrumentor
 
 
 def official_openai(p: Providers) -> Any | None:

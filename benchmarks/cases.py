@@ -239,24 +239,10 @@ def attribution(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
 
 
 def _env_instrumented(p: s.Providers, **env: str) -> Any:
-    import os  # noqa: PLC0415
-
     @contextmanager
     def on() -> Iterator[None]:
-        ours = {k for k in os.environ if k.startswith("OTEL_INSTRUMENTATION_HOLYSHEEP_")}
-        saved = {k: os.environ.get(k) for k in ours | set(env)}
-        for k in ours:
-            del os.environ[k]
-        os.environ.update(env)
-        try:
-            with s.holysheep(p)():
-                yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        with s.settings_environment(env), s.holysheep(p)():
+            yield
 
     return on
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import os
 import threading
 import uuid
 from collections import defaultdict
@@ -28,7 +27,6 @@ from typing import Any
 MODELS = ("gpt-4.1", "claude-sonnet-4", "gemini-2.5-flash", "deepseek-v3.2")
 MESSAGES = [{"role": "user", "content": "ping"}]
 MODEL_LABELS = ("model", "gen_ai_request_model")
-ENV_PREFIX = "OTEL_INSTRUMENTATION_HOLYSHEEP_"
 HISTOGRAM_AGGREGATION = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
 
 # Series per model on the pull path with default settings before this work (main at f958f5f, this workload): the
@@ -96,22 +94,11 @@ def run_workload(base_url: str) -> None:
         raw.close()
 
 
-@contextlib.contextmanager
-def _environment(env: Mapping[str, str]) -> Iterator[None]:
+def _environment(env: Mapping[str, str]) -> Any:
     """Only ``env`` among our settings and the histogram-aggregation variable: defaults are really defaults."""
-    names = {k for k in os.environ if k.startswith(ENV_PREFIX)} | {HISTOGRAM_AGGREGATION} | set(env)
-    saved = {k: os.environ.get(k) for k in names}
-    for k in names:
-        os.environ.pop(k, None)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    from benchmarks._setup import settings_environment  # noqa: PLC0415
+
+    return settings_environment(env, also_clear=(HISTOGRAM_AGGREGATION,))
 
 
 @contextlib.contextmanager

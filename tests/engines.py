@@ -119,6 +119,21 @@ def http_request(
         return err.code, err.read()
 
 
+def wait_until_serving(url: str, proc: subprocess.Popen[Any], log: Path, what: str, timeout: float = 30.0) -> None:
+    """Poll ``url`` until it answers 200; fail with the tail of ``log`` if ``proc`` exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not start (exit status {proc.poll()}): {log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
 # --- servers ----------------------------------------------------------------------------------------------------------
 class EngineServer:
     """One server process on 127.0.0.1:port. Subclasses give the argv, the readiness path and the API extras."""

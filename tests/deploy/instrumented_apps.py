@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -16,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engines import free_port
+from engines import free_port, wait_until_serving
 from otel_holysheep.demo.run import stop
 
 APPS = Path(__file__).parent / "apps"
@@ -134,17 +133,7 @@ def gunicorn_app(env: Mapping[str, str], log: Path, workers: int = 2) -> Iterato
         proc = subprocess.Popen(command, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT, text=True)
     app = WebApp(f"http://127.0.0.1:{port}", proc)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{app.url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"gunicorn did not start ({proc.poll()}): {log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_until_serving(f"{app.url}/health", proc, log, "gunicorn")
         yield app
     finally:
         proc.terminate()

@@ -13,8 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +25,8 @@ import pytest
 
 from otel_holysheep.report.cli import main as report_main
 from otel_holysheep.simulator import GatewaySimulator
-from tests.integration.test_auto_instrumentation import free_port, scrape
+from tests.engines import free_port, wait_until_serving
+from tests.support import Samples, scrape
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +37,6 @@ FRAMEWORK_PEERS = REPO / ".cache" / "framework-peers"
 # USD per 1M tokens (input, output): the list prices of the built-in book
 PRICES = {"gpt-4.1": (2.00, 8.00), "deepseek-v3.2": (0.28, 0.42)}
 MODEL_OF = {"chat": "gpt-4.1", "summarize": "deepseek-v3.2"}
-Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 
 @dataclass(frozen=True)
@@ -114,19 +112,7 @@ def framework_app(fw: Framework, gateway: GatewaySimulator, tmp_path: Path, **ex
         )
     app = App(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics", proc, log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{app.url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                proc.wait(timeout=10)
-                pytest.fail(f"the {fw.name} app did not start: {log.read_text()[-3000:]}")
-            time.sleep(0.1)
+        wait_until_serving(f"{app.url}/health", proc, log, f"the {fw.name} app")
         yield app
     finally:
         proc.terminate()

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from otel_holysheep._names import PROMETHEUS_SERIES
 from otel_holysheep.simulator import GatewaySimulator
+from tests.engines import free_port
+from tests.support import scrape
 
 APP = Path(__file__).parent / "apps" / "contract_app.py"
 MIXED_APP = Path(__file__).parent / "apps" / "mixed_clients_app.py"
 BIN = Path(sys.executable).parent
 SCOPE_LABELS = {"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -78,24 +70,6 @@ def instrumented_app(
         for stream in (proc.stdout, proc.stderr):
             if stream:
                 stream.close()
-
-
-def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                text = response.read().decode()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
-    return samples
 
 
 def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:

@@ -6,25 +6,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from otel_holysheep.simulator import GatewaySimulator
 from otel_holysheep.version import __version__
 from tests.engines import free_port
+from tests.support import Samples, scrape
 
 from .release_helpers import REPO, WheelVenv, clean_env
 
 pytestmark = pytest.mark.slow
 
 APP = Path(__file__).parent / "apps" / "wheel_app.py"
-Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 
 def app_env(gateway: GatewaySimulator, port: int) -> dict[str, str]:
@@ -73,24 +70,6 @@ def running_app(venv: WheelVenv, env: dict[str, str], cwd: Path) -> Iterator[str
         for stream in (proc.stdout, proc.stderr):
             if stream:
                 stream.close()
-
-
-def scrape(url: str) -> Samples:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                text = response.read().decode()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
-    return samples
 
 
 def total(samples: Samples, name: str, **labels: str) -> float:

@@ -8,7 +8,10 @@ Regenerate: .venv/bin/python tests/report/report_fixture_gen.py
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 FIXTURE = Path(__file__).parent / "fixtures" / "metrics.txt"
 SCOPE_VERSION = "0.1.0"  # fixed, so a version bump does not change the fixture
@@ -62,18 +65,10 @@ EXPECTED = {
 
 def generate_exposition(openmetrics: bool = False) -> str:
     """The fixture data as the exporter's page: Prometheus text format, or OpenMetrics if asked for."""
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.resources import Resource
-    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client import generate_latest
     from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-    registry = CollectorRegistry()
-    reader = PrometheusMetricReader(registry=registry)
-    resource = Resource.create({"service.name": "chatbot", "service.instance.id": "fixture"})
-    provider = MeterProvider(metric_readers=[reader], resource=resource)
-    try:
-        meter = provider.get_meter("otel_holysheep", SCOPE_VERSION)
+    with _fixture_meter() as (meter, registry):
         requests = meter.create_counter("holysheep.requests", unit="{request}")
         duration = meter.create_histogram(
             "holysheep.request.duration", unit="s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS
@@ -114,6 +109,22 @@ def generate_exposition(openmetrics: bool = False) -> str:
                 if unpriced_n:
                     unpriced.add(unpriced_n, {"model": model})
         return (generate_openmetrics if openmetrics else generate_latest)(registry).decode()
+
+
+@contextmanager
+def _fixture_meter() -> Iterator[tuple[Any, Any]]:
+    """(meter, registry): a real MeterProvider read by the Prometheus exporter's reader into a fresh registry."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    reader = PrometheusMetricReader(registry=registry)
+    resource = Resource.create({"service.name": "chatbot", "service.instance.id": "fixture"})
+    provider = MeterProvider(metric_readers=[reader], resource=resource)
+    try:
+        yield provider.get_meter("otel_holysheep", SCOPE_VERSION), registry
     finally:
         provider.shutdown()
 
@@ -144,17 +155,9 @@ EXPECTED_BY_TEAM = {
 
 def generate_attributed_exposition() -> str:
     """ATTRIBUTED as the exporter's page: the four counters with route and team, histograms per model only."""
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.resources import Resource
-    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client import generate_latest
 
-    registry = CollectorRegistry()
-    reader = PrometheusMetricReader(registry=registry)
-    resource = Resource.create({"service.name": "chatbot", "service.instance.id": "fixture"})
-    provider = MeterProvider(metric_readers=[reader], resource=resource)
-    try:
-        meter = provider.get_meter("otel_holysheep", SCOPE_VERSION)
+    with _fixture_meter() as (meter, registry):
         requests = meter.create_counter("holysheep.requests", unit="{request}")
         errors = meter.create_counter("holysheep.errors", unit="{error}")
         tokens = meter.create_counter("holysheep.tokens", unit="{token}")
@@ -179,8 +182,6 @@ def generate_attributed_exposition() -> str:
                 else:
                     unpriced.add(prompt + completion, {"model": model})
         return generate_latest(registry).decode()
-    finally:
-        provider.shutdown()
 
 
 if __name__ == "__main__":

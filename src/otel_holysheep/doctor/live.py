@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 from .._config import DEFAULT_BASE_URL, Settings
 from ..report.errors import ReportError
@@ -62,7 +62,7 @@ def check_live(
     detail = _masked(_error_text(answer), key)
     where = f"{url} ({source}, key from {key_var})"
     if 200 <= answer.status < 300:
-        payload = _json(answer.text)
+        payload = answer.json()
         answered = payload.get("model", model) if isinstance(payload, dict) else model
         return ok("live.request", f"{where} accepted the key: {answered} answered one max_tokens=1 request")
     if answer.status in (401, 403):
@@ -96,15 +96,8 @@ def check_live(
     )
 
 
-def _json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
 def _error_text(answer: Response) -> str:
-    payload = _json(answer.text)
+    payload = answer.json()
     if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
         return f"({payload['error'].get('message', '')})"
     text = " ".join(answer.text.split())[:200]

@@ -80,10 +80,7 @@ class PrometheusApi:
         answer = self._get(
             self.url + path, what="Prometheus", timeout=self.timeout, accept="application/json", params=params
         )
-        try:
-            payload = json.loads(answer.text)
-        except ValueError:
-            payload = None
+        payload = answer.json()
         if not 200 <= answer.status < 300 or not isinstance(payload, dict) or payload.get("status") != "success":
             raise ReportError(
                 f"{self.url}{path} answered HTTP {answer.status} {answer.reason}, not a Prometheus API answer: "

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import json
 import socket
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 from ..version import __version__
 from .errors import ReportError
@@ -24,6 +26,13 @@ class Response:
     reason: str
     content_type: str
     text: str
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or ``None`` when it is not JSON."""
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
 
 
 def normalize_url(url: str) -> str:

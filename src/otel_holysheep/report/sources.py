@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
@@ -87,7 +85,7 @@ class PrometheusSource:
             params={"query": promql, "time": f"{at:.3f}"},
             shown_as=self.url,
         )
-        payload = _json_or_none(answer.text)
+        payload = answer.json()
         if isinstance(payload, dict) and payload.get("status") == "error":
             detail = f"{payload.get('errorType', 'error')}: {payload.get('error', '?')}"
             raise ReportError(f"Prometheus at {self.url} rejected the query {promql!r} ({detail})")
@@ -145,18 +143,11 @@ class PrometheusSource:
         )
 
 
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
 def _describe_body(answer: Response) -> str:
     kind = answer.content_type.split(";")[0].strip() or "no content type"
     if "html" in kind or answer.text.lstrip()[:1] == "<":
         return "an HTML page"
-    if _json_or_none(answer.text) is None:
+    if answer.json() is None:
         return f"{kind}, not JSON"
     return "JSON without a vector result"
 

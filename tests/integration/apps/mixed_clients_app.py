@@ -62,15 +62,7 @@ def with_openai_default() -> None:
 
 async def with_openai_async_default() -> None:
     async with openai.AsyncOpenAI(base_url=URL, api_key="sk-mixed-test", max_retries=0) as sdk:
-        stream = await sdk.chat.completions.create(
-            model="gemini-2.5-flash",
-            messages=MESSAGES,
-            stream=True,
-            stream_options={"include_usage": True},
-            extra_headers=SCENARIO,
-        )
-        async for _ in stream:
-            pass
+        await _read_stream(sdk, "gemini-2.5-flash")
 
 
 async def with_openai_aiohttp() -> None:
@@ -78,15 +70,20 @@ async def with_openai_aiohttp() -> None:
         base_url=URL, api_key="sk-mixed-test", max_retries=0, http_client=openai.DefaultAioHttpClient()
     ) as sdk:
         await sdk.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, extra_headers=SCENARIO)
-        stream = await sdk.chat.completions.create(
-            model="gpt-4.1-mini",
-            messages=MESSAGES,
-            stream=True,
-            stream_options={"include_usage": True},
-            extra_headers=SCENARIO,
-        )
-        async for _ in stream:
-            pass
+        await _read_stream(sdk, "gpt-4.1-mini")
+
+
+async def _read_stream(sdk: openai.AsyncOpenAI, model: str) -> None:
+    """One streamed chat completion with usage, read to its end."""
+    stream = await sdk.chat.completions.create(
+        model=model,
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers=SCENARIO,
+    )
+    async for _ in stream:
+        pass
 
 
 async def async_part() -> None:
