@@ -106,10 +106,10 @@ def test_a_failing_read_loses_only_the_attribution(
 ) -> None:
     monkeypatch.setenv(ENV, "route,baggage.team")
 
-    def broken(span: Any, server_spans: Any) -> object:
-        raise RuntimeError("route lookup failed")
+    def broken(self: Any, raw: Any) -> object:
+        raise RuntimeError("label lookup failed")
 
-    monkeypatch.setattr(_attribution, "route_of", broken)
+    monkeypatch.setattr(_attribution.Attribution, "_resolve", broken)
     with (
         caplog.at_level(logging.DEBUG, logger="otel_holysheep"),
         instrumented() as cap,

@@ -15,6 +15,13 @@ the configured labels while the application's context is current:
 Values are bounded: at most ``MAX_VALUE_CHARS`` characters (longer ones are cut), no control characters, nothing
 that looks like a credential or a URL (those become ``other``), and at most ``max_values`` distinct values per label
 per process; later values become ``other`` (one warning per label).
+
+Cost. This runs for every gateway call and the processor for every span the application starts, and inside a
+request each Python-level call costs a few tenths of a microsecond. So the hot path makes almost none: the current
+context is read from the API's context variable, the span and baggage from it by their keys, a span's kind, context
+and attributes from the SDK span's fields, and one cache lookup keyed by the raw values gives both the label values
+and the span attributes. Each of those reads falls back to the public API when the field or key is not there (another
+API or SDK release, another runtime context); tests cover both ways.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import logging
 import re
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, Final
 
 from opentelemetry import baggage, trace
@@ -42,12 +50,32 @@ MAX_VALUE_CHARS: Final = 128
 _REJECT: Final = re.compile(r"[\x00-\x1f\x7f]|://|^\s*(?:sk-|bearer\s|basic\s)", re.IGNORECASE)
 # Traces with open server spans followed at most: a leak of unended server spans cannot grow it further.
 MAX_TRACKED_TRACES: Final = 100_000
+# The smallest index of traces that is swept for ended server spans (see ServerSpans).
+SWEEP_AT_LEAST: Final = 8
+# Distinct raw value combinations remembered with their labels (bounded: cleared when full, a miss only costs time).
+MAX_CACHED_COMBINATIONS: Final = 4096
 _SERVER: Final = SpanKind.SERVER
+_ABSENT: Final = object()  # a span without the SDK's field: read it through the public API
 CURRENT_SPAN_KEY: str | None
 try:  # the context key of the current span: read directly, without get_current_span's isinstance check on an ABC
     from opentelemetry.trace.propagation import _SPAN_KEY as CURRENT_SPAN_KEY
 except ImportError:  # pragma: no cover - an API without it: get_current_span
     CURRENT_SPAN_KEY = None
+BAGGAGE_KEY: str | None
+try:  # the context key of the baggage entries (a dict): read directly, without get_all's copy into a mapping proxy
+    from opentelemetry.baggage import _BAGGAGE_KEY as BAGGAGE_KEY
+except ImportError:  # pragma: no cover - an API without it: get_all
+    BAGGAGE_KEY = None
+
+
+def current_context_reader() -> Callable[[], otel_context.Context]:
+    """The cheapest way to read the current OpenTelemetry context: the ``get`` of the API's own context variable when
+    the runtime context is the default contextvars one, else ``opentelemetry.context.get_current``."""
+    try:
+        variable = otel_context._RUNTIME_CONTEXT._current_context  # type: ignore[attr-defined]
+    except AttributeError:  # another runtime context (OTEL_PYTHON_CONTEXT) or API release
+        return otel_context.get_current
+    return variable.get if isinstance(variable, ContextVar) else otel_context.get_current
 
 
 def clean_value(raw: object) -> str:
@@ -110,57 +138,107 @@ class BoundedValues:
 
 
 class ServerSpans:
-    """A span processor that keeps the open SERVER spans of this process by trace id, so the route is found when a
-    child span is current: the server span of a child is the most recent open server span of its trace. Other spans
-    cost one attribute read at start and end.
+    """A span processor that keeps the SERVER spans of this process by trace id, so the route is found when a child
+    span is current: the server span of a child is the most recent server span of its trace that has not ended.
 
-    It runs inside the application's span starts and ends, so it never raises (a failure is logged at DEBUG and loses
-    a route, never the app's span). It takes no lock: each dict and list operation is atomic under the GIL; two server
-    spans of one trace ending at the same moment may drop an entry, which loses a route, never a request.
+    The SDK calls a processor three times for every span the application starts and ends; only the start does work
+    here, and only for server spans (other spans cost one field read). Ended server spans are not removed at their end:
+    lookups skip them, and when the index has grown to twice its size after the last sweep (at least
+    ``SWEEP_AT_LEAST`` traces), the next server span start sweeps out every trace whose server spans have all ended.
+    So the two end hooks are builtins that return at once (no Python frame per span), a server span start costs a few
+    dict operations, the sweep is paid once per as many starts as it scans, and the index holds at most about twice
+    the traces that have an open server span (never more than ``MAX_TRACKED_TRACES``).
+
+    It runs inside the application's span starts, so it never raises (a failure is logged at DEBUG and loses a route,
+    never the app's span). It takes no lock: each dict and list operation is atomic under the GIL; a server span
+    starting in a trace while a sweep drops that trace can lose its route, never a request.
     """
+
+    # Called by the SDK on every span end; nothing to do then (see above): a builtin that returns at once.
+    on_end = staticmethod(callable)
+    _on_ending = staticmethod(callable)
 
     def __init__(self) -> None:
         self.by_trace_id: dict[int, list[Any]] = {}
+        self.sweep_at = SWEEP_AT_LEAST  # the index size that triggers the next sweep
         self.enabled = True
 
     def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
         try:
-            if span.kind is _SERVER and self.enabled:
-                trace_id = span.context.trace_id
-                index = self.by_trace_id
-                if trace_id in index or len(index) < MAX_TRACKED_TRACES:
-                    index.setdefault(trace_id, []).append(span)
+            # the SDK span's fields, read directly: this runs for every span the application starts
+            if span._kind is not _SERVER or not self.enabled:
+                return
+            trace_id = span._context[0]  # a SpanContext is the tuple (trace_id, span_id, ...)
+        except AttributeError:  # a span without the SDK span's fields: the public API
+            try:
+                if span.kind is not _SERVER or not self.enabled:
+                    return
+                trace_id = _span_context(span).trace_id
+            except Exception:  # a route lost, never the app's span
+                _logger.debug("otel-holysheep: could not follow a server span", exc_info=True)
+                return
+        try:
+            index = self.by_trace_id
+            open_spans = index.get(trace_id)
+            if open_spans is not None:  # a nested server span of the same trace (an app calling itself)
+                open_spans.append(span)
+                return
+            if len(index) >= self.sweep_at:
+                self.sweep()
+            if len(index) < MAX_TRACKED_TRACES:
+                index[trace_id] = [span]
         except Exception:  # a route lost, never the app's span
             _logger.debug("otel-holysheep: could not follow a server span", exc_info=True)
 
-    def on_end(self, span: Any) -> None:
-        # ``span`` is the SDK's read-only copy of the ended span: matched by span id, not identity
-        try:
-            if self.by_trace_id and span.kind is _SERVER:
-                context = span.context
-                open_spans = self.by_trace_id.get(context.trace_id)
-                if open_spans is None:
-                    return
-                span_id = context.span_id
-                for candidate in open_spans:
-                    if candidate.context.span_id == span_id:
-                        open_spans.remove(candidate)  # ValueError if another thread removed it first: caught
+    def sweep(self) -> None:
+        """Forget the traces whose server spans have all ended; sweep again when the index has doubled."""
+        index = self.by_trace_id
+        for trace_id, spans in list(index.items()):
+            try:
+                for span in spans:
+                    if span._end_time is None:  # the SDK span's field: still open
                         break
-                if not open_spans:
-                    self.by_trace_id.pop(context.trace_id, None)
-        except Exception:  # a route lost, never the app's span
-            _logger.debug("otel-holysheep: could not forget a server span", exc_info=True)
+                else:
+                    index.pop(trace_id, None)
+            except AttributeError:  # not the SDK's span: the public API
+                if all(ended(span) for span in spans):
+                    index.pop(trace_id, None)
+        self.sweep_at = max(SWEEP_AT_LEAST, 2 * len(index))
 
     def shutdown(self) -> None:
         self.by_trace_id.clear()
+        self.sweep_at = SWEEP_AT_LEAST
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         del timeout_millis
         return True
 
     def server_span(self, span: Any) -> Any:
-        open_spans = self.by_trace_id.get(span.get_span_context().trace_id)
-        return open_spans[-1] if open_spans else None
+        """The most recent server span of ``span``'s trace that has not ended, or ``None``."""
+        spans = self.by_trace_id.get(_span_context(span).trace_id)
+        if spans:
+            for candidate in reversed(spans):
+                if not ended(candidate):
+                    return candidate
+        return None
+
+
+def ended(span: Any) -> bool:
+    """Whether ``span`` has ended: the SDK span's end time, else ``not is_recording()``."""
+    end_time = getattr(span, "_end_time", _ABSENT)
+    if end_time is _ABSENT:
+        return not span.is_recording()
+    return end_time is not None
+
+
+def _span_context(span: Any) -> Any:
+    """The span context of an SDK span (its field) or of any span (``get_span_context``, or a read-only span's
+    ``context``)."""
+    context = getattr(span, "_context", None)
+    if context is not None:
+        return context
+    get = getattr(span, "get_span_context", None)
+    return get() if get is not None else span.context
 
 
 _SERVER_SPANS: weakref.WeakKeyDictionary[Any, ServerSpans] = weakref.WeakKeyDictionary()
@@ -191,7 +269,8 @@ def _sdk_processor() -> ServerSpans:
     included). Only SDK providers take processors, so the SDK is importable here; the package needs only the API."""
     from opentelemetry.sdk.trace import SpanProcessor  # noqa: PLC0415
 
-    class _ServerSpansProcessor(ServerSpans, SpanProcessor):
+    # the end hooks are builtins (see ServerSpans), typed (object) -> bool rather than (span) -> None
+    class _ServerSpansProcessor(ServerSpans, SpanProcessor):  # type: ignore[misc]
         pass
 
     return _ServerSpansProcessor()
@@ -199,51 +278,122 @@ def _sdk_processor() -> ServerSpans:
 
 def route_of(span: Any, server_spans: ServerSpans | None) -> object:
     """``http.route`` of the SERVER span that is ``span`` or that ``span`` descends from; ``None`` if there is none."""
-    if getattr(span, "kind", None) is not _SERVER:
+    kind = getattr(span, "_kind", _ABSENT)
+    if kind is _ABSENT:
+        kind = getattr(span, "kind", None)
+    if kind is not _SERVER:
         span = server_spans.server_span(span) if server_spans is not None else None
         if span is None:
             return None
-    attributes = getattr(span, "attributes", None)
-    return attributes.get(n.HTTP_ROUTE) if attributes is not None else None
+    return _attribute(span, n.HTTP_ROUTE)
+
+
+def _attribute(span: Any, key: str) -> object:
+    """An attribute of a span: from the SDK span's attribute dict, else through its public ``attributes``."""
+    values = getattr(getattr(span, "_attributes", None), "_dict", None)  # the SDK's BoundedAttributes' dict
+    if values is None:
+        values = getattr(span, "attributes", None)
+        if values is None:
+            return None
+    return values.get(key)
 
 
 class Attribution:
     """Reads the configured attribution labels' values for one request from the current context."""
 
-    __slots__ = ("_items", "_server_spans", "empty", "labels")
+    __slots__ = (
+        "_baggage_keys",
+        "_bounds",
+        "_cache",
+        "_current",
+        "_keys",
+        "_no_baggage",
+        "_route",
+        "_server_spans",
+        "empty",
+        "labels",
+    )
 
     def __init__(
         self, sources: Sequence[AttributionSource], max_values: int, server_spans: ServerSpans | None = None
     ) -> None:
         self.labels = tuple(s.label for s in sources)
         self.empty = ("",) * len(self.labels)  # the values when reading them failed
-        self._items = tuple(
-            (
-                s.source == ATTRIBUTION_ROUTE,
-                s.key,
-                n.HOLYSHEEP_ATTRIBUTION_PREFIX + s.label,
-                BoundedValues(s.label, max_values),
-            )
-            for s in sources
+        # per source: None for the route, else the baggage key
+        self._keys = tuple(None if s.source == ATTRIBUTION_ROUTE else s.key for s in sources)
+        self._route = None in self._keys
+        self._baggage_keys = tuple(key for key in self._keys if key is not None)
+        self._no_baggage = (None,) * len(self._baggage_keys)
+        self._bounds = tuple(
+            (n.HOLYSHEEP_ATTRIBUTION_PREFIX + s.label, BoundedValues(s.label, max_values)) for s in sources
         )
+        # raw values (the route, then the baggage values in key order) -> (label values, span attributes)
+        self._cache: dict[tuple[object, ...], tuple[tuple[str, ...], dict[str, str]]] = {}
         self._server_spans = server_spans
+        self._current = current_context_reader()
 
     def capture(self, span_attributes: dict[str, Any]) -> tuple[str, ...]:
         """The label values, in ``labels`` order; the non-empty cleaned values are added to ``span_attributes``."""
-        context = otel_context.get_current()
-        entries: Any = None  # the baggage entries, read once for all baggage keys
-        values = []
-        for is_route, key, attribute, bound in self._items:
-            if is_route:
-                key_of_span = CURRENT_SPAN_KEY
-                span = context.get(key_of_span) if key_of_span is not None else trace.get_current_span(context)
-                raw = route_of(span, self._server_spans) if span is not None else None
+        context = self._current()
+        route: object = None
+        if self._route:
+            span: Any = (
+                context.get(CURRENT_SPAN_KEY) if CURRENT_SPAN_KEY is not None else trace.get_current_span(context)
+            )
+            kind = getattr(span, "_kind", None)  # an SDK span's kind; None for no span or a non-recording one
+            if kind is _SERVER:
+                server = span
+            elif kind is None:  # no span, or not the SDK's (unsampled spans are non-recording: no route there)
+                server = None
+                if span is not None:
+                    route = route_of(span, self._server_spans)
+            else:  # an SDK span of another kind: the newest open server span of its trace
+                server_spans = self._server_spans
+                open_spans = server_spans.by_trace_id.get(span._context[0]) if server_spans else None
+                server = open_spans[-1] if open_spans else None
+                if server is not None and server._end_time is not None:  # ended, not swept yet: an older one?
+                    server = server_spans.server_span(span)  # type: ignore[union-attr]
+            if server is not None:
+                try:  # the SDK's attribute dict, read directly
+                    route = server._attributes._dict.get(n.HTTP_ROUTE)
+                except AttributeError:
+                    route = _attribute(server, n.HTTP_ROUTE)
+        # the cache key: the route, then each baggage key's value (spelled out for one and two keys: no iterator)
+        keys = self._baggage_keys
+        if keys:
+            entries: Any = context.get(BAGGAGE_KEY) if BAGGAGE_KEY is not None else baggage.get_all(context)
+            if not entries:
+                raw: tuple[object, ...] = (route, *self._no_baggage)
+            elif len(keys) == 1:
+                raw = (route, entries.get(keys[0]))
+            elif len(keys) == 2:
+                raw = (route, entries.get(keys[0]), entries.get(keys[1]))
             else:
-                if entries is None:
-                    entries = baggage.get_all(context)
-                raw = entries.get(key)
-            label, cleaned = bound.value(raw)
-            values.append(label)
+                raw = (route, *map(entries.get, keys))
+        else:
+            raw = (route,)
+        found = self._cache.get(raw)
+        if found is None:
+            found = self._resolve(raw)
+        labels, attributes = found
+        if attributes:
+            span_attributes |= attributes
+        return labels
+
+    def _resolve(self, raw: tuple[object, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+        """Labels and span attributes for the raw values ``(route, *baggage values)``, remembered for next time."""
+        by_key = dict(zip(self._baggage_keys, raw[1:], strict=True))
+        route = raw[0]
+        labels = []
+        attributes = {}
+        for key, (attribute, bound) in zip(self._keys, self._bounds, strict=True):
+            label, cleaned = bound.value(route if key is None else by_key.get(key))
+            labels.append(label)
             if cleaned:
-                span_attributes[attribute] = cleaned
-        return tuple(values)
+                attributes[attribute] = cleaned
+        found = (tuple(labels), attributes)  # stable: a value over the cap is never admitted later
+        cache = self._cache
+        if len(cache) >= MAX_CACHED_COMBINATIONS:
+            cache.clear()
+        cache[raw] = found
+        return found

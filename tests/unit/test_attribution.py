@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 
 import pytest
 from opentelemetry import baggage, trace
@@ -164,6 +166,10 @@ def test_route_is_found_under_child_spans_and_forgotten_when_the_server_span_end
         assert spans.by_trace_id == {server.get_span_context().trace_id: [server]}  # only server spans are kept
         with tracer.start_as_current_span("job", context=otel_context.Context()):  # a new trace: not a descendant
             assert attribution.capture({}) == ("",)
+    # work that goes on in the trace after the request ended is not the route's any more
+    with tracer.start_as_current_span("late", context=trace.set_span_in_context(server)):
+        assert attribution.capture({}) == ("",)
+    spans.sweep()
     assert spans.by_trace_id == {}
     provider.shutdown()
 
@@ -179,6 +185,7 @@ def test_nested_server_spans_of_one_trace_give_the_innermost_open_route() -> Non
         with inner, tracer.start_as_current_span("work"):
             assert attribution.capture({}) == ("/inner",)
         assert attribution.capture({}) == ("/outer",)
+    spans.sweep()
     assert spans.by_trace_id == {}
     provider.shutdown()
 
@@ -232,7 +239,27 @@ def test_tracked_traces_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(spans.by_trace_id) == 20
     for span in never_ended:
         span.end()
+    spans.sweep()
     assert spans.by_trace_id == {}
+    provider.shutdown()
+
+
+def test_ended_server_spans_are_swept_as_requests_go_on() -> None:
+    """Ended server spans are dropped by sweeps at later starts: the index stays within about twice the open server
+    spans (at least SWEEP_AT_LEAST), whatever the number of requests."""
+    provider, spans, tracer = _tracer()
+    long_lived = [tracer.start_span("WS", kind=SpanKind.SERVER, context=otel_context.Context()) for _ in range(100)]
+    largest = 0
+    for _ in range(5_000):
+        tracer.start_span("GET", kind=SpanKind.SERVER, context=otel_context.Context()).end()
+        largest = max(largest, len(spans.by_trace_id))
+    assert largest <= 2 * (100 + 1) + 1
+    assert all(spans.by_trace_id.get(span.get_span_context().trace_id) == [span] for span in long_lived)
+    for span in long_lived:
+        span.end()
+    for _ in range(300):  # the index reaches twice its size after the last sweep: swept down to the requests'
+        tracer.start_span("GET", kind=SpanKind.SERVER, context=otel_context.Context()).end()
+    assert len(spans.by_trace_id) <= 2 * _attribution.SWEEP_AT_LEAST
     provider.shutdown()
 
 
@@ -244,22 +271,121 @@ class _OddSpan:
 
 
 def test_processor_never_raises_into_the_apps_span_starts_and_ends(caplog: pytest.LogCaptureFixture) -> None:
-    spans = ServerSpans()
+    provider, spans, tracer = _tracer()
     with caplog.at_level(logging.DEBUG, logger="otel_holysheep"):
         spans.on_start(_OddSpan())
-        spans.by_trace_id[1] = [_OddSpan()]  # an entry whose span is odd: on_end must not raise either
         spans.on_end(_OddSpan())
+        spans._on_ending(_OddSpan())
+        assert "could not follow a server span" in caplog.text
+        caplog.clear()
+        spans.by_trace_id[1] = [_OddSpan()]  # an entry whose span is odd: the sweep fails, the start does not
+        spans.sweep_at = 1
+        with tracer.start_as_current_span("GET", kind=SpanKind.SERVER, attributes={"http.route": "/a"}):
+            assert Attribution([ROUTE], 100, spans).capture({}) == ("/a",)
     assert "could not follow a server span" in caplog.text
-    assert "could not forget a server span" in caplog.text
+    provider.shutdown()
 
 
-def test_a_server_span_removed_by_another_thread_first_is_not_an_error() -> None:
-    """Two ends racing for one entry (no lock): the loser finds nothing to remove and says nothing."""
+def test_concurrent_requests_each_get_their_own_route() -> None:
+    """No lock: threads starting, ending and sweeping server spans at once still find each request's own route."""
     provider, spans, tracer = _tracer()
-    server = tracer.start_span("GET", kind=SpanKind.SERVER, context=otel_context.Context())
-    spans.by_trace_id.clear()  # as if a concurrent end had removed it
-    server.end()
-    assert spans.by_trace_id == {}
+    attribution = Attribution([ROUTE], 100, spans)
+    wrong: list[object] = []
+
+    def serve(worker: int) -> None:
+        for i in range(300):
+            route = f"/w{worker}/{i % 7}"
+            with (
+                tracer.start_as_current_span("GET", kind=SpanKind.SERVER, attributes={"http.route": route}),
+                tracer.start_as_current_span("work"),
+            ):
+                got = attribution.capture({})
+                if got != (route,):
+                    wrong.append(got)
+
+    threads = [threading.Thread(target=serve, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    provider.shutdown()
+
+
+class _PublicSpan(trace.Span):
+    """An SDK span seen only through the public span API (no SDK fields): the fallback of every fast read."""
+
+    def __init__(self, span: Any) -> None:
+        self._wrapped = span
+
+    kind = property(lambda self: self._wrapped.kind)
+    attributes = property(lambda self: self._wrapped.attributes)
+
+    def get_span_context(self) -> Any:
+        return self._wrapped.get_span_context()
+
+    def is_recording(self) -> bool:
+        return bool(self._wrapped.is_recording())
+
+    def end(self, end_time: int | None = None) -> None:
+        self._wrapped.end(end_time)
+
+    def set_attributes(self, attributes: Any) -> None:
+        self._wrapped.set_attributes(attributes)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self._wrapped.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes: Any = None, timestamp: int | None = None) -> None:
+        del name, attributes, timestamp
+
+    def update_name(self, name: str) -> None:
+        del name
+
+    def set_status(self, status: Any, description: str | None = None) -> None:
+        del status, description
+
+    def record_exception(self, exception: BaseException, *args: Any, **kwargs: Any) -> None:
+        del exception, args, kwargs
+
+
+def test_the_fast_reads_rely_on_fields_this_sdk_has() -> None:
+    """The hot path reads these SDK and API fields directly; an upgrade that drops one fails here (the fallbacks,
+    tested below, keep attribution working, only slower)."""
+    provider = TracerProvider()
+    span = provider.get_tracer("t").start_span("GET", kind=SpanKind.SERVER, attributes={"http.route": "/a"})
+    assert span._kind is SpanKind.SERVER
+    assert span._context[0] == span.get_span_context().trace_id
+    assert span._attributes._dict == {"http.route": "/a"}
+    assert span._end_time is None
+    span.end()
+    assert span._end_time is not None
+    assert _attribution.CURRENT_SPAN_KEY is not None and _attribution.BAGGAGE_KEY is not None
+    assert _attribution.current_context_reader() != otel_context.get_current  # the context variable's own get
+    provider.shutdown()
+
+
+def test_spans_without_sdk_fields_go_through_the_public_api() -> None:
+    provider, spans, tracer = _tracer()
+    attribution = Attribution([ROUTE], 100, spans)
+    server = tracer.start_span("GET /a", kind=SpanKind.SERVER, attributes={"http.route": "/a"})
+    public = _PublicSpan(server)
+    token = otel_context.attach(trace.set_span_in_context(public))
+    try:
+        assert attribution.capture({}) == ("/a",)  # a server span read through the public API
+        with tracer.start_as_current_span("child"):
+            assert attribution.capture({}) == ("/a",)
+        spans.by_trace_id.clear()
+        spans.on_start(public)  # followed through the public API
+        assert spans.by_trace_id == {server.get_span_context().trace_id: [public]}
+        child = tracer.start_span("child", context=trace.set_span_in_context(public))
+        with trace.use_span(_PublicSpan(child)):
+            assert attribution.capture({}) == ("/a",)
+        server.end()
+        spans.sweep()  # ended, seen through is_recording()
+        assert spans.by_trace_id == {}
+    finally:
+        otel_context.detach(token)
     provider.shutdown()
 
 
@@ -273,4 +399,53 @@ def test_route_without_the_context_key_falls_back_to_get_current_span(monkeypatc
         assert attribution.capture({}) == ("/a",)
         with tracer.start_as_current_span("child"):
             assert attribution.capture({}) == ("/a",)
+    provider.shutdown()
+
+
+def test_baggage_without_the_context_key_falls_back_to_get_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_attribution, "BAGGAGE_KEY", None)
+    attribution = Attribution(
+        [AttributionSource("baggage", "team", "team"), AttributionSource("baggage", "feature", "feature")], 100
+    )
+    assert attribution.capture({}) == ("", "")
+    token = otel_context.attach(baggage.set_baggage("feature", "chat", baggage.set_baggage("team", "search")))
+    try:
+        assert attribution.capture({}) == ("search", "chat")
+    finally:
+        otel_context.detach(token)
+
+
+def test_another_runtime_context_is_read_through_get_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_PYTHON_CONTEXT can select a runtime context without the contextvars variable: the public call then."""
+
+    class OtherRuntimeContext:
+        pass
+
+    monkeypatch.setattr(otel_context, "_RUNTIME_CONTEXT", OtherRuntimeContext())
+    assert _attribution.current_context_reader() is otel_context.get_current
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4])
+def test_label_order_follows_the_setting_for_any_number_of_baggage_keys(count: int) -> None:
+    keys = [f"k{i}" for i in range(count)]
+    sources = [AttributionSource("baggage", key, key) for key in keys]
+    sources.insert(count // 2, ROUTE)  # the route among them
+    provider, spans, tracer = _tracer()
+    attribution = Attribution(sources, 100, spans)
+    context = otel_context.get_current()
+    for i, key in enumerate(keys):
+        if i != 1:  # one key absent
+            context = baggage.set_baggage(key, f"v{i}", context)
+    token = otel_context.attach(context)
+    try:
+        with tracer.start_as_current_span("GET", kind=SpanKind.SERVER, attributes={"http.route": "/r"}):
+            attributes: dict[str, object] = {}
+            got = attribution.capture(attributes)
+    finally:
+        otel_context.detach(token)
+    expected = ["" if i == 1 else f"v{i}" for i in range(count)]
+    expected.insert(count // 2, "/r")
+    assert got == tuple(expected)
+    assert attributes["holysheep.attribution.route"] == "/r"
+    assert ("holysheep.attribution.k1" in attributes) is False
     provider.shutdown()
