@@ -11,12 +11,13 @@ FRAMEWORK_PEERS := .cache/framework-peers
 FRAMEWORK_STAMP := $(FRAMEWORK_PEERS)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test test-fast test-openai2 bench lint typecheck engines collector prometheus3 lock dashboards dist clean help
+.PHONY: demo test test-fast test-openai2 bench bench-instructions lint typecheck engines collector prometheus3 lock dashboards dist clean help
 
 help:
 	@echo "make demo   - run the instrumented workload against the local gateway simulator and print the report"
 	@echo "make test   - all tests (unit, loopback integration, openai 2.x and 3.x, real Prometheus/VictoriaMetrics)"
 	@echo "make bench  - overhead benchmarks against peer instrumentations"
+	@echo "make bench-instructions - instructions per request under valgrind (attribution, requests vs httpx)"
 	@echo "make collector - build our OpenTelemetry Collector distribution (needs Go) into .cache/engines/bin"
 	@echo "make lint   - ruff + mypy"
 	@echo "make dist   - sdist and wheel into dist/ (the wheel built from the sdist), checked with twine"
@@ -77,6 +78,9 @@ $(FRAMEWORK_STAMP): $(STAMP) requirements/frameworks.txt
 
 bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m benchmarks
+
+bench-instructions: $(STAMP) $(BENCH_STAMP)
+	$(PY) -m benchmarks.instructions
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

@@ -46,6 +46,16 @@ class Providers:
         trace.set_tracer_provider(self.tracer_provider)
         metrics.set_meter_provider(self.meter_provider)
 
+    def own_tracer_provider(self) -> Providers:
+        """The same meter provider with a tracer provider of its own (set up the same way, not global): for a variant
+        that adds a span processor, which would otherwise stay and burden the other variants' spans too."""
+        other = object.__new__(Providers)
+        other.exporter = DroppingExporter()
+        other.tracer_provider = TracerProvider()
+        other.tracer_provider.add_span_processor(BatchSpanProcessor(other.exporter))
+        other.reader, other.meter_provider = self.reader, self.meter_provider
+        return other
+
     def spans_exported(self) -> int:
         self.tracer_provider.force_flush()
         return self.exporter.exported

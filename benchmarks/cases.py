@@ -195,40 +195,27 @@ def attribution(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
     ``http.route``, with W3C baggage ``team``; the defaults against ``ATTRIBUTION=route,baggage.team``. Twice: with the
     server span current when the call starts, and under a child span (an INTERNAL span of the app's, as the
     requests instrumentation's or a GenAI instrumentation's span would be), where the route is found through the span
-    processor that follows the server span's descendants."""
+    processor that follows the server spans. The attributed variant has a tracer provider of its own: the processor
+    it adds stays on its provider, and the defaults' spans must not pay for it."""
     import httpx  # noqa: PLC0415
-    from opentelemetry import baggage  # noqa: PLC0415
-    from opentelemetry import context as otel_context  # noqa: PLC0415
-    from opentelemetry.trace import SpanKind  # noqa: PLC0415
 
     client = httpx.Client(transport=f.transport("httpx", f.chat_json()))
-    tracer = p.tracer_provider.get_tracer("bench-app")
-    route = {"http.route": "/chat/{thread_id}"}
+    attributed = p.own_tracer_provider()
 
-    def make_run(child: bool) -> Any:
-        def run(n: int) -> None:
-            post, start = client.post, tracer.start_as_current_span
-            token = otel_context.attach(baggage.set_baggage("team", "search"))
-            try:
-                for _ in range(n):
-                    with start("POST /chat/{thread_id}", kind=SpanKind.SERVER, attributes=route):
-                        if child:
-                            with start("answer"):
-                                post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS)
-                        else:
-                            post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS)
-            finally:
-                otel_context.detach(token)
-
-        return run
+    def make_run(providers: s.Providers, child: bool) -> Any:
+        return web_requests(providers.tracer_provider.get_tracer("bench-app"), client, child)
 
     out: dict[str, Any] = {}
     for name, child in (("server_span", False), ("child_span", True)):
-        run = make_run(child)
+        run = make_run(p, child)
         variants = [
             Variant("plain", nothing, run),
             Variant("otel-holysheep", _env_instrumented(p), run),
-            Variant("ATTRIBUTION=route,baggage.team", _env_instrumented(p, **ATTRIBUTION_ENV), run),
+            Variant(
+                "ATTRIBUTION=route,baggage.team",
+                _env_instrumented(attributed, **ATTRIBUTION_ENV),
+                make_run(attributed, child),
+            ),
             # A/A control: the defaults again; its difference to the defaults is what the harness calls noise
             Variant(AA_CONTROL, _env_instrumented(p), run),
         ]
@@ -236,6 +223,33 @@ def attribution(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
         out[name] = {"variants": _summary(timings)}
     client.close()
     return out
+
+
+def web_requests(tracer: Any, client: Any, child: bool) -> Any:
+    """``run(n)``: ``n`` JSON chat requests through the httpx ``client``, each inside its own SERVER span with
+    ``http.route`` and W3C baggage ``team``, as a web app makes them; with ``child``, under an INTERNAL span of the
+    app's inside the server span."""
+    from opentelemetry import baggage  # noqa: PLC0415
+    from opentelemetry import context as otel_context  # noqa: PLC0415
+    from opentelemetry.trace import SpanKind  # noqa: PLC0415
+
+    route = {"http.route": "/chat/{thread_id}"}
+
+    def run(n: int) -> None:
+        post, start = client.post, tracer.start_as_current_span
+        token = otel_context.attach(baggage.set_baggage("team", "search"))
+        try:
+            for _ in range(n):
+                with start("POST /chat/{thread_id}", kind=SpanKind.SERVER, attributes=route):
+                    if child:
+                        with start("answer"):
+                            post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS)
+                    else:
+                        post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS)
+        finally:
+            otel_context.detach(token)
+
+    return run
 
 
 def _env_instrumented(p: s.Providers, **env: str) -> Any:
