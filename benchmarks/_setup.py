@@ -3,6 +3,7 @@ reader) and one context manager per instrumentation, so variants can be switched
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import sys
@@ -37,9 +38,7 @@ class DroppingExporter(SpanExporter):
 
 class Providers:
     def __init__(self) -> None:
-        self.exporter = DroppingExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(BatchSpanProcessor(self.exporter))
+        self._new_tracer_provider()
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
         # Global too: the peers' helpers (util-genai, propagators) read the globals.
@@ -49,12 +48,14 @@ class Providers:
     def own_tracer_provider(self) -> Providers:
         """The same meter provider with a tracer provider of its own (set up the same way, not global): for a variant
         that adds a span processor, which would otherwise stay and burden the other variants' spans too."""
-        other = object.__new__(Providers)
-        other.exporter = DroppingExporter()
-        other.tracer_provider = TracerProvider()
-        other.tracer_provider.add_span_processor(BatchSpanProcessor(other.exporter))
-        other.reader, other.meter_provider = self.reader, self.meter_provider
+        other = copy.copy(self)
+        other._new_tracer_provider()
         return other
+
+    def _new_tracer_provider(self) -> None:
+        self.exporter = DroppingExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(BatchSpanProcessor(self.exporter))
 
     def spans_exported(self) -> int:
         self.tracer_provider.force_flush()

@@ -225,6 +225,19 @@ def attribution(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
     return out
 
 
+def chat_requests(client: Any, body_keyword: str) -> Any:
+    """``run(n)``: ``n`` JSON chat completions through ``client.post``, the body passed as ``body_keyword``
+    (``data`` for a ``requests.Session``, ``content`` for an ``httpx.Client``), each response parsed."""
+    post = client.post
+    body = {body_keyword: CHAT_BODY}
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            post(f.CHAT_URL, headers=JSON_HEADERS, **body).json()
+
+    return run
+
+
 def web_requests(tracer: Any, client: Any, child: bool) -> Any:
     """``run(n)``: ``n`` JSON chat requests through the httpx ``client``, each inside its own SERVER span with
     ``http.route`` and W3C baggage ``team``, as a web app makes them; with ``child``, under an INTERNAL span of the
@@ -391,16 +404,7 @@ def requests_vs_httpx(p: s.Providers, rounds: int, iterations: int) -> dict[str,
 
     session = f.requests_session(f.chat_json())
     client = httpx.Client(transport=f.transport("httpx", f.chat_json()))
-
-    def run_requests(n: int) -> None:
-        post = session.post
-        for _ in range(n):
-            post(f.CHAT_URL, data=CHAT_BODY, headers=JSON_HEADERS).json()
-
-    def run_httpx(n: int) -> None:
-        post = client.post
-        for _ in range(n):
-            post(f.CHAT_URL, content=CHAT_BODY, headers=JSON_HEADERS).json()
+    run_requests, run_httpx = chat_requests(session, "data"), chat_requests(client, "content")
 
     hs = s.holysheep(p)
     variants = [

@@ -62,21 +62,9 @@ def _workload(scenario: str, variant: str) -> tuple[Callable[[int], None], Any]:
 
     library, _, setup = variant.partition(" ")
     if library == "requests":
-        session = f.requests_session(f.chat_json())
-
-        def run(n: int) -> None:
-            post = session.post
-            for _ in range(n):
-                post(f.CHAT_URL, data=cases.CHAT_BODY, headers=cases.JSON_HEADERS).json()
-
+        run = cases.chat_requests(f.requests_session(f.chat_json()), "data")
     else:
-        client = httpx.Client(transport=f.transport("httpx", f.chat_json()))
-
-        def run(n: int) -> None:
-            post = client.post
-            for _ in range(n):
-                post(f.CHAT_URL, content=cases.CHAT_BODY, headers=cases.JSON_HEADERS).json()
-
+        run = cases.chat_requests(httpx.Client(transport=f.transport("httpx", f.chat_json())), "content")
     return run, (s.holysheep(p)() if setup == "otel-holysheep" else nullcontext())
 
 

@@ -277,11 +277,9 @@ def _sdk_processor() -> ServerSpans:
 
 
 def route_of(span: Any, server_spans: ServerSpans | None) -> object:
-    """``http.route`` of the SERVER span that is ``span`` or that ``span`` descends from; ``None`` if there is none."""
-    kind = getattr(span, "_kind", _ABSENT)
-    if kind is _ABSENT:
-        kind = getattr(span, "kind", None)
-    if kind is not _SERVER:
+    """``http.route`` of the SERVER span that is ``span`` or that ``span`` descends from; ``None`` if there is none.
+    Through the public span API: ``Attribution.capture`` reads an SDK span's fields itself."""
+    if getattr(span, "kind", None) is not _SERVER:
         span = server_spans.server_span(span) if server_spans is not None else None
         if span is None:
             return None
@@ -349,7 +347,7 @@ class Attribution:
                     route = route_of(span, self._server_spans)
             else:  # an SDK span of another kind: the newest open server span of its trace
                 server_spans = self._server_spans
-                open_spans = server_spans.by_trace_id.get(span._context[0]) if server_spans else None
+                open_spans = server_spans.by_trace_id.get(span._context[0]) if server_spans is not None else None
                 server = open_spans[-1] if open_spans else None
                 if server is not None and server._end_time is not None:  # ended, not swept yet: an older one?
                     server = server_spans.server_span(span)  # type: ignore[union-attr]
@@ -386,12 +384,16 @@ class Attribution:
         route = raw[0]
         labels = []
         attributes = {}
+        capped = False
         for key, (attribute, bound) in zip(self._keys, self._bounds, strict=True):
             label, cleaned = bound.value(route if key is None else by_key.get(key))
             labels.append(label)
             if cleaned:
                 attributes[attribute] = cleaned
-        found = (tuple(labels), attributes)  # stable: a value over the cap is never admitted later
+            capped = capped or (label == OTHER and cleaned != OTHER)
+        found = (tuple(labels), attributes)
+        if capped:  # a value over the cap: not remembered, or a flood of new values would fill the cache
+            return found
         cache = self._cache
         if len(cache) >= MAX_CACHED_COMBINATIONS:
             cache.clear()

@@ -449,3 +449,15 @@ def test_label_order_follows_the_setting_for_any_number_of_baggage_keys(count: i
     assert attributes["holysheep.attribution.route"] == "/r"
     assert ("holysheep.attribution.k1" in attributes) is False
     provider.shutdown()
+
+
+def test_a_baggage_flood_past_the_cap_is_not_remembered() -> None:
+    """Combinations with a value over the cap are resolved each time, never cached: a flood cannot fill the cache."""
+    attribution = Attribution([AttributionSource("baggage", "team", "team")], 3)
+    for i in range(50):
+        token = otel_context.attach(baggage.set_baggage("team", f"t{i}"))
+        try:
+            assert attribution.capture({}) == ((f"t{i}",) if i < 3 else ("other",))
+        finally:
+            otel_context.detach(token)
+    assert len(attribution._cache) == 3
