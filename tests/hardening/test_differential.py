@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.hardening.replay_server import SCENARIOS, ReplayServer
-from tests.support import instrumented
+from tests.support import instrumented, wait_until_async
 
 Observation = tuple[Any, ...]
 TIMEOUT = 0.6
@@ -178,29 +178,33 @@ def test_scenarios_cover_the_faults_they_claim(replay: ReplayServer) -> None:
     assert len(ok[1][1]) > 10_000_000
 
 
-async def _httpx2_reader(base_url: str) -> None:
+async def _httpx2_reader(base_url: str, chunks: list[bytes]) -> None:
     async with (
         httpx2.AsyncClient(base_url=base_url, timeout=5) as client,
         client.stream("POST", "/chat/completions", json=BODY, headers={"x-replay": "sse_stalled"}) as response,
     ):
-        async for _ in response.aiter_bytes():
-            pass
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
 
 
-async def _aiohttp_reader(base_url: str) -> None:
+async def _aiohttp_reader(base_url: str, chunks: list[bytes]) -> None:
     async with (
         aiohttp.ClientSession() as session,
         session.post(f"{base_url}/chat/completions", json=BODY, headers={"x-replay": "sse_stalled"}) as response,
     ):
-        async for _ in response.content.iter_any():
-            pass
+        async for chunk in response.content.iter_any():
+            chunks.append(chunk)
 
 
 @pytest.mark.parametrize("reader", [_httpx2_reader, _aiohttp_reader], ids=["httpx2", "aiohttp"])
-def test_cancelled_task_mid_stream_is_the_same(reader: Callable[[str], Awaitable[None]], replay: ReplayServer) -> None:
+def test_cancelled_task_mid_stream_is_the_same(
+    reader: Callable[[str, list[bytes]], Awaitable[None]], replay: ReplayServer
+) -> None:
     async def run() -> Observation:
-        task = asyncio.create_task(reader(replay.base_url))
-        await asyncio.sleep(0.2)
+        chunks: list[bytes] = []
+        task = asyncio.create_task(reader(replay.base_url, chunks))
+        # cancel mid-stream (the replay stalls after its first chunk), however long the machine took to get there
+        await wait_until_async(lambda: chunks or task.done(), what="the first chunk")
         task.cancel()
         try:
             await task

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from otel_holysheep.simulator import GatewaySimulator
-from tests.support import AUTH, MESSAGES, Captured, chat, instrumented, scenario
+from tests.support import AUTH, MESSAGES, Captured, chat, instrumented, scenario, wait_until_async
 
 
 async def _lines(r: aiohttp.ClientResponse) -> bytes:
@@ -253,18 +253,22 @@ def test_early_break_and_release_is_cancelled(gateway: GatewaySimulator, capture
 def test_cancelled_task_mid_stream(gateway: GatewaySimulator, captured: Captured) -> None:
     async def go() -> str:
         async with aiohttp.ClientSession() as session:
+            chunks_read = 0
 
             async def reader() -> None:
+                nonlocal chunks_read
                 async with session.post(
                     f"{gateway.base_url}/chat/completions",
                     json=chat(stream=True),
                     headers=scenario("chunks=40,chunk_ms=50"),
                 ) as response:
                     async for _ in response.content.iter_any():
-                        pass
+                        chunks_read += 1
 
             task = asyncio.create_task(reader())
-            await asyncio.sleep(0.3)
+            # cancel mid-stream: after the first chunk, however long the machine took to get there
+            await wait_until_async(lambda: chunks_read > 0 or task.done(), what="the first chunk")
+            assert not task.done()
             task.cancel()
             try:
                 await task
@@ -288,11 +292,14 @@ def test_abandoned_response_is_finalized_by_garbage_collection(gateway: GatewayS
             await response.content.readline()  # never released, never closed
 
         await walk_away()
+
         # aiohttp itself keeps the response alive while its connection still receives the body (the protocol holds
         # the reader, the reader the response's end-of-body callback): once the body is in, it becomes garbage.
-        await asyncio.sleep(0.5)
-        gc.collect()
-        assert captured.value("holysheep.active_requests") == 0
+        def collected() -> bool:
+            gc.collect()
+            return captured.value("holysheep.active_requests") == 0
+
+        await wait_until_async(collected, what="the abandoned response finalized by garbage collection")
         await session.close()
 
     run(go())

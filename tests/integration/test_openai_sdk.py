@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from otel_holysheep.simulator import GatewaySimulator
-from tests.support import Captured
+from tests.support import Captured, wait_until_async
 
 pytestmark = pytest.mark.openai_sdk
 
@@ -65,7 +65,10 @@ def test_async_streaming_and_cancellation(gateway: GatewaySimulator, captured: C
             stream = await sdk.chat.completions.create(model="deepseek-v3.2", messages=MESSAGES, stream=True)
             parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
 
+            chunks_read = 0
+
             async def slow_reader() -> None:
+                nonlocal chunks_read
                 slow = await sdk.chat.completions.create(
                     model="deepseek-v3.2",
                     messages=MESSAGES,
@@ -73,10 +76,12 @@ def test_async_streaming_and_cancellation(gateway: GatewaySimulator, captured: C
                     extra_headers={"x-sim-scenario": "chunks=50,chunk_ms=20"},
                 )
                 async for _ in slow:
-                    pass
+                    chunks_read += 1
 
             task = asyncio.create_task(slow_reader())
-            await asyncio.sleep(0.15)
+            # cancel mid-stream: after the first chunk, however long the machine took to get there
+            await wait_until_async(lambda: chunks_read > 0 or task.done(), what="the first chunk")
+            assert not task.done()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task

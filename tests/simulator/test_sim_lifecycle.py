@@ -58,7 +58,8 @@ def test_stop_is_quick_while_a_request_stalls(scenario: str, stream: bool) -> No
     time.sleep(0.1)
     t0 = time.monotonic()
     sim.stop()
-    assert time.monotonic() - t0 < 1.0
+    # prompt: far below the stall's 30 s and the client's 20 s timeout (a generous bound, not a speed figure)
+    assert time.monotonic() - t0 < 5.0
     worker.join(5)
     assert not worker.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], httpx2.RemoteProtocolError)
