@@ -170,7 +170,7 @@ def test_stall_after_and_stall_headers_time_out(http: httpx2.Client) -> None:
     t0 = time.monotonic()
     with pytest.raises(httpx2.ReadTimeout):
         http.post("/chat/completions", json=CHAT, headers={**AUTH, "x-sim-scenario": "stall_headers"}, timeout=0.3)
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 10  # the client's timeout ended it, not the stall's 30 s limit
 
 
 def test_malformed_and_wrong_shape(http: httpx2.Client) -> None:
@@ -225,19 +225,21 @@ def test_delays(http: httpx2.Client) -> None:
     post(http, "delay_ms=150")
     assert time.monotonic() - t0 >= 0.15
     stamps = []
+    # Timed from before the request, so these are lower bounds the server guarantees however slow the client is:
+    # no content before the ttft, and the third content chunk two chunk gaps after it.
+    t0 = time.monotonic()
     with http.stream(
         "POST",
         "/chat/completions",
         json={**CHAT, "stream": True},
         headers={**AUTH, "x-sim-scenario": "ttft_ms=200,chunk_ms=50,chunks=3"},
     ) as r:
-        t0 = time.monotonic()
         for line in r.iter_lines():
             if line.startswith("data: "):
                 stamps.append(time.monotonic() - t0)
-    assert stamps[0] < 0.15  # the role chunk comes with the headers
-    assert stamps[1] >= 0.19  # first content after ttft
-    assert stamps[3] - stamps[1] >= 0.09  # two chunk gaps
+    assert len(stamps) == 6  # role chunk, three content chunks, the finish chunk, [DONE]
+    assert stamps[1] >= 0.2  # first content after ttft
+    assert stamps[3] >= 0.2 + 2 * 0.05  # two chunk gaps
 
 
 def test_sse_crlf_comments(http: httpx2.Client) -> None:

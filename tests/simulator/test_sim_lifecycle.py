@@ -85,7 +85,7 @@ def test_stop_with_idle_keep_alive_connection() -> None:
         assert client.get("/models", headers=AUTH).status_code == 200
         t0 = time.monotonic()
         sim.stop()
-        assert time.monotonic() - t0 < 1.0
+        assert time.monotonic() - t0 < 5.0  # not held up by the idle connection (a bound, not a speed figure)
         with pytest.raises(httpx2.TransportError):
             client.get("/models", headers=AUTH)
 
@@ -93,9 +93,10 @@ def test_stop_with_idle_keep_alive_connection() -> None:
 def test_latency_from_profile_is_scaled() -> None:
     from otel_holysheep.simulator import ModelProfile, Profile
 
-    profile = Profile(generic=ModelProfile(mean_s=1.0, p95_s=1.5))
-    with GatewaySimulator(profile=profile, time_scale=0.1, seed=1) as sim, httpx2.Client(base_url=sim.base_url) as c:
+    # 20 s a request unscaled, 0.1 s at x0.005: only the scaled latency can come in under 10 s, on any machine
+    profile = Profile(generic=ModelProfile(mean_s=20.0, p95_s=30.0))
+    with GatewaySimulator(profile=profile, time_scale=0.005, seed=1) as sim, httpx2.Client(base_url=sim.base_url) as c:
         t0 = time.monotonic()
         assert c.post("/chat/completions", json=CHAT, headers=AUTH).status_code == 200
         elapsed = time.monotonic() - t0
-    assert 0.02 < elapsed < 1.0
+    assert 0.02 < elapsed < 10.0
