@@ -82,7 +82,7 @@ def _sse(
         parts = [body[i : i + size] for i in range(0, len(body), size)]
         for n, part in enumerate(parts):
             if stall_after is not None and n == stall_after:
-                time.sleep(3)  # the client times out first
+                time.sleep(5)  # the client times out first
                 return
             if cut and n == len(parts) // 2:
                 conn.sendall(f"{len(part) + 50:x}\r\n".encode() + part)  # a chunk that never completes
@@ -103,7 +103,7 @@ def _reset(conn: socket.socket) -> None:
 
 
 def _silent(conn: socket.socket) -> None:
-    time.sleep(3)  # never answer: the client's read timeout fires first
+    time.sleep(5)  # never answer: the client's read timeout fires first
 
 
 BIG = json.dumps(

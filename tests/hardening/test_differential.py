@@ -22,7 +22,8 @@ from tests.hardening.replay_server import SCENARIOS, ReplayServer
 from tests.support import instrumented, wait_until_async
 
 Observation = tuple[Any, ...]
-TIMEOUT = 0.6
+# The clients' timeout: well above what a loaded machine takes to answer on loopback, below the replay's 5 s stalls.
+TIMEOUT = 1.5
 BODY = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}
 
 

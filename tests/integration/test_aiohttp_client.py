@@ -187,7 +187,7 @@ def test_cut_stream_is_interrupted(gateway: GatewaySimulator, captured: Captured
 def test_stalled_stream_times_out(timeout: str, gateway: GatewaySimulator, captured: Captured) -> None:
     async def go() -> None:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(**{timeout: 0.4})) as session,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(**{timeout: 2.0})) as session,
             session.post(
                 f"{gateway.base_url}/chat/completions", json=chat(stream=True), headers=scenario("stall_after=1")
             ) as response,

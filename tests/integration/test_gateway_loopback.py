@@ -117,7 +117,7 @@ def test_cut_stream_is_interrupted(module: Any, gateway: GatewaySimulator, captu
 
 def test_stalled_stream_times_out(gateway: GatewaySimulator, captured: Captured) -> None:
     with (
-        httpx2.Client(base_url=gateway.base_url, headers=scenario("stall_after=1"), timeout=0.3) as c,
+        httpx2.Client(base_url=gateway.base_url, headers=scenario("stall_after=1"), timeout=2.0) as c,
         c.stream("POST", "/chat/completions", json=chat(stream=True)) as response,
         pytest.raises(httpx2.ReadTimeout),
     ):

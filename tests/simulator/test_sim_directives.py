@@ -162,7 +162,7 @@ def test_stall_after_and_stall_headers_time_out(http: httpx2.Client) -> None:
             "/chat/completions",
             json={**CHAT, "stream": True},
             headers={**AUTH, "x-sim-scenario": "stall_after=2"},
-            timeout=0.3,
+            timeout=2.0,
         ) as r,
     ):
         for _ in r.iter_bytes():
