@@ -184,8 +184,74 @@ def generate_attributed_exposition() -> str:
         return generate_latest(registry).decode()
 
 
+# --- the what-if fixture: the demo's four models, cached input, and finish reasons ---------------------------------
+WHATIF_FIXTURE = Path(__file__).parent / "fixtures" / "metrics-whatif.txt"
+# (model, successes, failures, duration s, ttft s or None, prompt, completion, cached per success,
+#  finishes (stop, length) or None: no finish-reason series for that model)
+WHATIF: tuple[tuple[str, int, int, float, float | None, int, int, int, tuple[int, int] | None], ...] = (
+    ("gpt-4.1", 40, 0, 1.5, 0.7, 1000, 300, 200, (38, 2)),
+    ("claude-sonnet-4", 20, 0, 3.0, 1.5, 800, 400, 0, (20, 0)),
+    ("gemini-2.5-flash", 30, 2, 0.4, 0.2, 600, 200, 100, (27, 3)),
+    ("deepseek-v3.2", 25, 0, 1.8, None, 500, 100, 0, None),
+)
+# Worked out by hand from WHATIF and the bucket bounds (P95 = lower + width * 0.95 inside the one bucket used):
+# model: (P95 latency, P95 TTFT, success %, truncation %)
+EXPECTED_OBSERVED = {
+    "gpt-4.1": (1.95, 0.975, 100.0, 5.0),
+    "claude-sonnet-4": (4.85, 1.95, 100.0, 0.0),
+    "gemini-2.5-flash": (0.4875, 0.2425, 30 / 32 * 100, 10.0),
+    "deepseek-v3.2": (1.95, None, 100.0, None),
+}
+
+
+def generate_whatif_exposition(*, finishes: bool = True) -> str:
+    """WHATIF as the exporter's page; costs priced by the built-in price book as the instrumentation prices them.
+    ``holysheep.finishes`` (a later issue's counter) is written only when ``finishes``."""
+    from prometheus_client import generate_latest
+
+    from otel_holysheep._pricing import PriceBook
+
+    book = PriceBook.default()
+    with _fixture_meter() as (meter, registry):
+        requests = meter.create_counter("holysheep.requests", unit="{request}")
+        errors = meter.create_counter("holysheep.errors", unit="{error}")
+        duration = meter.create_histogram(
+            "holysheep.request.duration", unit="s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS
+        )
+        ttft = meter.create_histogram(
+            "holysheep.time_to_first_token", unit="s", explicit_bucket_boundaries_advisory=TTFT_BUCKETS
+        )
+        tokens = meter.create_counter("holysheep.tokens", unit="{token}")
+        cost = meter.create_counter("holysheep.cost.usd", unit="{USD}")
+        finish = meter.create_counter("holysheep.finishes", unit="{completion}")
+        for model, ok, failed, seconds, first, prompt, completion, cached, reasons in WHATIF:
+            price = book.lookup(model)
+            assert price is not None
+            endpoint = {"model": model, "endpoint": "chat/completions"}
+            for status, count in (("success", ok), ("failure", failed)):
+                for _ in range(count):
+                    requests.add(1, {**endpoint, "status": status})
+                    duration.record(seconds, endpoint)
+                    if status == "failure":
+                        errors.add(1, {"model": model, "error_type": "http_500"})
+                        continue
+                    if first is not None:
+                        ttft.record(first, {"model": model})
+                    tokens.add(prompt, {"model": model, "token_type": "prompt"})
+                    tokens.add(completion, {"model": model, "token_type": "completion"})
+                    if cached:
+                        tokens.add(cached, {"model": model, "token_type": "cached"})
+                    cost.add(book.cost(price[1], prompt, completion, cached).usd, {"model": model})
+            if finishes and reasons is not None:
+                for reason, count in zip(("stop", "length"), reasons, strict=True):
+                    if count:
+                        finish.add(count, {"model": model, "finish_reason": reason})
+        return generate_latest(registry).decode()
+
+
 if __name__ == "__main__":
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)
     FIXTURE.write_text(generate_exposition())
     ATTRIBUTED_FIXTURE.write_text(generate_attributed_exposition())
-    print(f"wrote {FIXTURE} and {ATTRIBUTED_FIXTURE}")
+    WHATIF_FIXTURE.write_text(generate_whatif_exposition())
+    print(f"wrote {FIXTURE}, {ATTRIBUTED_FIXTURE} and {WHATIF_FIXTURE}")

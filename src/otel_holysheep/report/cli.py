@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
-from . import queries
+from .._config import ENV_PRICES_FILE
+from .._pricing import PriceBook, PriceBookError, read_price_file
+from . import queries, whatif_data
 from .errors import ReportError
 from .formats import FORMATS, render
 from .sources import MetricsEndpointSource, PrometheusSource
+from .whatif import Bounds, parse_percent, parse_seconds
+from .whatif_formats import RENDERERS as WHAT_IF_RENDERERS
 
 PROG = "otel-holysheep report"
 
@@ -25,6 +31,7 @@ examples:
   otel-holysheep report --metrics http://localhost:9464/metrics --format json
   otel-holysheep report --prometheus http://localhost:9090 --by route       # spend per route of your app
   otel-holysheep report --metrics http://localhost:9464/metrics --by model,team
+  otel-holysheep report --prometheus http://localhost:9090 --what-if --max-p95 2s --min-success 99%
 
 exit codes: 0 report printed, 1 nothing of ours to report (empty window, app not instrumented), 2 error."""
 
@@ -40,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--window",
+        "--range",
+        dest="window",
         metavar="DURATION",
         help=f"with --prometheus: how far back, 30m, 24h, 7d... (default {queries.DEFAULT_WINDOW})",
     )
@@ -58,7 +67,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--print-queries", action="store_true", help="with --prometheus: print the PromQL the report runs and exit"
     )
+    what_if = parser.add_argument_group(
+        "what-if repricing",
+        "the observed tokens of each row priced at every model of the price book, beside each model's own observed "
+        "latency, success and truncation; the cheapest within the bounds is recommended",
+    )
+    what_if.add_argument("--what-if", action="store_true", help="print the what-if table instead of the report")
+    what_if.add_argument("--max-p95", metavar="DURATION", help="bound: P95 latency at most this, e.g. 2s or 1500ms")
+    what_if.add_argument("--max-ttft", metavar="DURATION", help="bound: P95 time to first token at most this")
+    what_if.add_argument("--min-success", metavar="PERCENT", help="bound: success rate at least this, e.g. 99%%")
+    what_if.add_argument("--max-truncation", metavar="PERCENT", help="bound: truncated completions at most this")
+    what_if.add_argument(
+        "--prices",
+        metavar="FILE",
+        help=f"YAML or JSON price file merged over the built-in price book (default: ${ENV_PRICES_FILE} if set)",
+    )
     return parser
+
+
+def price_book(path: str | None) -> PriceBook:
+    """The built-in book, merged with ``path`` (or the instrumentation's price file setting); a bad file is an
+    error here (the report must not price with other prices than the user asked for)."""
+    path = path or os.environ.get(ENV_PRICES_FILE, "").strip() or None
+    book = PriceBook.default()
+    if path is None:
+        return book
+    try:
+        return book.merged(read_price_file(Path(path)))
+    except PriceBookError as error:
+        raise ReportError(f"price file: {error}") from None
+
+
+def bounds(args: argparse.Namespace) -> Bounds:
+    return Bounds(
+        max_p95_s=parse_seconds(args.max_p95, "--max-p95"),
+        max_ttft_s=parse_seconds(args.max_ttft, "--max-ttft"),
+        min_success_pct=parse_percent(args.min_success, "--min-success"),
+        max_truncation_pct=parse_percent(args.max_truncation, "--max-truncation"),
+    )
+
+
+def observations(source: PrometheusSource | MetricsEndpointSource) -> whatif_data.Observations:
+    if isinstance(source, PrometheusSource):
+        return whatif_data.from_prometheus(source)
+    return whatif_data.from_metrics(source)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--print-queries applies to --prometheus only")
     if not args.timeout > 0:
         parser.error("--timeout must be a positive number of seconds")
+    bounded = [args.max_p95, args.max_ttft, args.min_success, args.max_truncation]
+    if not args.what_if and any(b is not None for b in bounded):
+        parser.error("--max-p95, --max-ttft, --min-success and --max-truncation apply to --what-if")
     try:
         source: PrometheusSource | MetricsEndpointSource
         if args.prometheus is not None:
@@ -81,21 +136,36 @@ def main(argv: list[str] | None = None) -> int:
                 by=args.by,
             )
             if args.print_queries:
-                sys.stdout.write("".join(f"{name}: {promql}\n" for name, promql in prometheus.queries.items()))
+                printed = {**prometheus.queries, **(whatif_data.extra_queries(prometheus) if args.what_if else {})}
+                sys.stdout.write("".join(f"{name}: {promql}\n" for name, promql in printed.items()))
                 return 0
             source = prometheus
         else:
             source = MetricsEndpointSource(args.metrics, timeout=args.timeout, by=args.by)
+        if args.what_if:
+            limits, book = bounds(args), price_book(args.prices)
+            result = observations(source).what_if(book, limits)
+            return _write(WHAT_IF_RENDERERS[args.format](result, _title(args, source)))
         report = source.fetch()
     except ReportError as error:
         print(f"{PROG}: {error.message}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130
-    grouped = "" if report.per_model else f" by {', '.join(report.by)}"
-    title = f"{PROG}{grouped}: {source.describe()}" if args.format in ("table", "markdown") else None
+    return _write(render(report, args.format, _title(args, source)))
+
+
+def _title(args: argparse.Namespace, source: PrometheusSource | MetricsEndpointSource) -> str | None:
+    if args.format not in ("table", "markdown"):
+        return None
+    grouped = "" if source.by == queries.BY_MODEL else f" by {', '.join(source.by)}"
+    what = " --what-if" if args.what_if else ""
+    return f"{PROG}{what}{grouped}: {source.describe()}"
+
+
+def _write(text: str) -> int:
     try:
-        sys.stdout.write(render(report, args.format, title))
+        sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
         return 0

@@ -12,6 +12,9 @@ TTFT = "holysheep_time_to_first_token_seconds"
 TOKENS = "holysheep_tokens_total"
 COST = "holysheep_cost_usd_total"
 UNPRICED = "holysheep_unpriced_tokens_total"
+# Finish reasons per model (labels model, finish_reason; "length" = truncated). Not emitted yet: the what-if reads it
+# where it exists and says "not observed" where it does not.
+FINISHES = "holysheep_finishes_total"
 
 DEFAULT_WINDOW = "7d"
 QUANTILE = 0.95
