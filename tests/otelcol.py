@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import subprocess
 import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ COLLECTOR_DIR = REPO / "collector"
 SINGLE = COLLECTOR_DIR / "otel-collector.yaml"
 AGENT = COLLECTOR_DIR / "otel-collector-agent.yaml"
 GATEWAY = COLLECTOR_DIR / "otel-collector-gateway.yaml"
+TLS_RECEIVERS = COLLECTOR_DIR / "tls-receivers.yaml"  # overlay for SINGLE: TLS + bearer token on its receivers
 SHIPPED_CONFIGS = (SINGLE, AGENT, GATEWAY)
 BINARY = "otelcol-holysheep"
 _LOOPBACK = "127.0.0.1"
@@ -149,6 +152,11 @@ class CollectorServer(EngineServer):
             totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
         return totals
 
+    @property
+    def telemetry_address(self) -> str:
+        """host:port of the Collector's own metrics (:8888), a scrape target of job otel-collector-self."""
+        return f"{_LOOPBACK}:{self.ports.telemetry}"
+
     def restart(self, ready_timeout: float = 30.0) -> None:
         """Graceful stop (SIGTERM), then start again on the same ports and wait until ready."""
         self.stop(timeout=30.0)
@@ -164,10 +172,12 @@ def start_collector(
     extra: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     ports: Ports | None = None,
+    overlays: Iterable[Path] = (),
     ready_timeout: float = 30.0,
 ) -> CollectorServer:
     """Start ``config`` (a shipped config, unchanged) with its listening addresses moved to free loopback ports and
-    ``extra`` merged over it; return it ready. Context manager / ``.stop()``."""
+    ``extra`` merged over it; ``overlays`` are shipped overlay files (``TLS_RECEIVERS``) between the two. Return it
+    ready. Context manager / ``.stop()``."""
     binary = find_binary(BINARY)
     if binary is None:
         raise EngineError(f"{BINARY} not found: build it with `make collector` (needs Go)")
@@ -180,7 +190,7 @@ def start_collector(
     override_file = workdir / "override.yaml"
     override_file.write_text(yaml.safe_dump(override, sort_keys=False))
     process_env = {"PATH": "/usr/bin:/bin", "OTELCOL_STORAGE_DIR": str(workdir / "storage"), **(env or {})}
-    server = CollectorServer(binary, workdir, [config, override_file], ports, process_env)
+    server = CollectorServer(binary, workdir, [config, *overlays, override_file], ports, process_env)
     server.name = name
     server.log_path = workdir / f"{name}.log"
     _start(server, ready_timeout, attempts=1)
@@ -226,7 +236,8 @@ class TraceSink:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"TRACE_STORE_OTLP_ENDPOINT": f"{_LOOPBACK}:{self.ports.grpc}"}
+        """The shipped configs' trace store variables: this sink, plain text on loopback."""
+        return {"TRACE_STORE_OTLP_ENDPOINT": f"{_LOOPBACK}:{self.ports.grpc}", "TRACE_STORE_INSECURE": "true"}
 
     @property
     def otlp_http_url(self) -> str:
@@ -286,3 +297,64 @@ def _attributes(items: list[dict[str, Any]]) -> dict[str, Any]:
         value = item.get("value", {})
         out[item["key"]] = next(iter(value.values()), None) if value else None
     return out
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the tests' private CA issued: a CA certificate, one server certificate for every Collector (names
+    localhost, otel-gateway.internal and 127.0.0.1) with its key, and a bearer token file."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    token_file: Path
+    token: str
+
+    def server_env(self) -> dict[str, str]:
+        """A gateway's (or a TLS_RECEIVERS Collector's) variables."""
+        return {
+            "OTELCOL_TLS_CERT_FILE": str(self.cert),
+            "OTELCOL_TLS_KEY_FILE": str(self.key),
+            "OTELCOL_TOKEN_FILE": str(self.token_file),
+        }
+
+    def agent_env(self) -> dict[str, str]:
+        """An agent's variables for TLS to the gateways and the token."""
+        return {"OTELCOL_GATEWAY_CA_FILE": str(self.ca), "OTELCOL_TOKEN_FILE": str(self.token_file)}
+
+    def app_env(self) -> dict[str, str]:
+        """An app's (the OpenTelemetry SDK's) variables for https with this CA and the token."""
+        return {
+            "OTEL_EXPORTER_OTLP_CERTIFICATE": str(self.ca),
+            "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{self.token}",
+        }
+
+
+def make_credentials(tmp_path: Path) -> Credentials:
+    """A throwaway CA and server certificate (openssl, EC P-256, valid one day) and a random bearer token."""
+    out = Path(tmp_path) / "tls"
+    out.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = out / "ca.pem", out / "ca.key"
+    cert, key, csr = out / "server.pem", out / "server.key", out / "server.csr"
+    ext = out / "server.ext"
+    ext.write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        "subjectAltName=DNS:localhost,DNS:otel-gateway.internal,IP:127.0.0.1\n"
+    )
+
+    def openssl(*args: str) -> None:
+        result = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise EngineError(f"openssl {' '.join(args[:2])} failed: {result.stderr[-1000:]}")
+
+    curve = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    openssl("req", "-x509", *curve, "-keyout", str(ca_key), "-out", str(ca), "-days", "1", "-subj", "/CN=test CA")
+    openssl("req", *curve, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=otel-gateway.internal")
+    openssl(
+        "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-out", str(cert), "-days", "1", "-extfile", str(ext),
+    )  # fmt: skip
+    token = secrets.token_urlsafe(24)
+    token_file = out / "token"
+    token_file.write_text(token + "\n")
+    return Credentials(ca=ca, cert=cert, key=key, token_file=token_file, token=token)

@@ -4,9 +4,11 @@ answers, every rule is healthy."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -114,6 +116,51 @@ def drive_and_check(
     sent = attempts(sim.requests, tag)
     wait_for_totals(store, selector, sent, tokens)
     return sent, tokens
+
+
+COUNTERS = '{__name__=~"holysheep_.+(_total|_bucket|_count|_sum)"}'
+
+
+@dataclass(frozen=True)
+class Resets:
+    series: int  # counter series (holysheep_*_total, and the histograms' _bucket/_count/_sum) in the window
+    total: float  # resets() summed over all of them
+    where: dict[str, float]  # the series that were reset, with how often
+
+
+def counter_resets(prom: EngineServer, window: str) -> Resets:
+    """How often any holysheep_* counter went down within ``window`` (each drop is a reset to rate()). One query per
+    metric name: range functions drop the name, and series of two names could then collide."""
+    names = prom.get_json("/api/v1/label/__name__/values", {"match[]": COUNTERS})["data"]
+    series = 0
+    where: dict[str, float] = {}
+    for name in names:
+        series += sum(int(float(r["value"][1])) for r in prom.query(f"count(count_over_time({name}[{window}]))"))
+        for r in prom.query(f"resets({name}[{window}]) > 0"):
+            where[f"{name}{r['metric']}"] = float(r["value"][1])
+    return Resets(series=series, total=sum(where.values()), where=where)
+
+
+def wait_for_alert(
+    prom: PrometheusServer, name: str, labels: Mapping[str, str], *, firing: bool = True, timeout: float = 60
+) -> dict[str, Any]:
+    """Wait until alert ``name`` with ``labels`` is firing (or, with ``firing=False``, no longer active); return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        matching = [
+            a
+            for a in prom.alerts()
+            if a["labels"].get("alertname") == name and all(a["labels"].get(k) == v for k, v in labels.items())
+        ]
+        active = [a for a in matching if a.get("state") == "firing"]
+        if firing and active:
+            return active[0]
+        if not firing and not matching:
+            return {}
+        if time.monotonic() > deadline:
+            state = "firing" if firing else "resolved"
+            raise AssertionError(f"{name}{dict(labels)} not {state} after {timeout} s; alerts: {prom.alerts()}")
+        time.sleep(0.5)
 
 
 def report(title: str, **counts: object) -> None:

@@ -70,12 +70,92 @@ def test_every_component_is_defined_and_used(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
-def test_memory_limiter_first_batch_last(path: Path) -> None:
-    for name, pipeline in load(path)["service"]["pipelines"].items():
+def test_memory_limiter_first_with_a_fixed_size_and_batching_in_the_exporters(path: Path) -> None:
+    config = load(path)
+    for name, pipeline in config["service"]["pipelines"].items():
         processors = [component_type(p) for p in pipeline.get("processors", [])]
         assert processors[0] == "memory_limiter", name
-        assert processors[-1] == "batch", name
-        assert load(path)["processors"]["memory_limiter"].get("check_interval"), "memory_limiter needs check_interval"
+        assert "batch" not in processors, f"{name}: batching belongs in the exporters' sending_queue now"
+    limiter = config["processors"]["memory_limiter"]
+    assert limiter.get("check_interval"), "memory_limiter needs check_interval"
+    assert "limit_percentage" not in limiter, "a share of the host is not a size: limit_mib"
+    assert re.fullmatch(r"\$\{env:OTELCOL_MEMORY_LIMIT_MIB:-\d+\}", str(limiter["limit_mib"])), limiter
+    # every exporter that queues batches by bytes, under gRPC's default 4 MiB message
+    for exporter_id, exporter in config["exporters"].items():
+        queue = exporter.get("sending_queue")
+        if not queue or not queue.get("enabled", True):
+            continue
+        batch = queue.get("batch")
+        assert batch and batch["sizer"] == "bytes" and batch["max_size"] <= 4 * 1024 * 1024, exporter_id
+    text = path.read_text()
+    assert re.search(r"GOMEMLIMIT=\d+MiB", text), "the run instructions set GOMEMLIMIT"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_nothing_listens_on_every_interface_unless_the_deployment_asks(path: Path) -> None:
+    """Every listening address is OTELCOL_LISTEN_HOST, loopback when unset; 0.0.0.0 appears nowhere."""
+    config = load(path)
+    text = path.read_text()
+    assert "0.0.0.0" not in text
+    listen = "${env:OTELCOL_LISTEN_HOST:-127.0.0.1}"
+    endpoints = [config["extensions"]["health_check"]["endpoint"]]
+    endpoints += [p["endpoint"] for p in config["receivers"]["otlp"]["protocols"].values()]
+    if "prometheus" in config["exporters"]:
+        endpoints.append(config["exporters"]["prometheus"]["endpoint"])
+    for endpoint in endpoints:
+        assert endpoint.rsplit(":", 1)[0] == listen, endpoint
+    for reader in config["service"]["telemetry"]["metrics"]["readers"]:
+        assert reader["pull"]["exporter"]["prometheus"]["host"] == listen
+
+
+def test_every_hop_between_hosts_has_tls_and_a_token() -> None:
+    gateway = load(COLLECTOR / "otel-collector-gateway.yaml")
+    single_tls = load(COLLECTOR / "tls-receivers.yaml")
+    for receivers in (gateway["receivers"], single_tls["receivers"]):
+        for name, proto in receivers["otlp"]["protocols"].items():
+            assert proto["tls"]["cert_file"] and proto["tls"]["key_file"], name
+            assert proto["auth"]["authenticator"] == "bearertokenauth/server", name
+    agent = load(COLLECTOR / "otel-collector-agent.yaml")
+    hops = [agent["exporters"]["load_balancing"]["protocol"]["otlp"], agent["exporters"]["otlp_grpc/traces"]]
+    for hop in hops:
+        assert not hop["tls"].get("insecure"), hop
+        assert hop["auth"]["authenticator"] == "bearertokenauth/client"
+    for path in CONFIGS:
+        text = path.read_text()
+        assert not re.search(r"^\s*insecure:\s*true", text, re.MULTILINE), f"{path.name}: plain text by default"
+
+
+def test_gateways_push_and_the_pipeline_is_scraped() -> None:
+    """No double series on a pool change: the gateways push (remote write), and every Collector's own metrics have a
+    scrape job; the Collector scrape with honor_labels has sample and label limits."""
+    gateway = load(COLLECTOR / "otel-collector-gateway.yaml")
+    assert gateway["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus_remote_write"]
+    assert "prometheus" not in gateway["exporters"]
+    prometheus = yaml.safe_load((REPO / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in prometheus["scrape_configs"]}
+    assert jobs["otel-collector"].get("sample_limit") and jobs["otel-collector"].get("label_limit")
+    own = jobs["otel-collector-self"]
+    assert [port_of(t) for sc in own["static_configs"] for t in sc["targets"]] == [8888]
+    assert prometheus["storage"]["tsdb"]["out_of_order_time_window"]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_resource_labels_are_a_closed_set(path: Path) -> None:
+    config = load(path)
+    if "load_balancing" in config["exporters"]:
+        return  # the agent forwards resources as they are; the gateways bound them
+    pipeline = config["service"]["pipelines"]["metrics"]
+    assert "transform/bounded_labels" in pipeline["processors"]
+    (statement,) = config["processors"]["transform/bounded_labels"]["metric_statements"]
+    kept = set(re.findall(r'"([a-z.]+)"', statement))
+    assert statement.startswith("keep_keys(resource.attributes,")
+    assert kept == {
+        "service.name",
+        "service.namespace",
+        "service.instance.id",
+        "host.name",
+        "deployment.environment.name",
+    }
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -99,9 +179,8 @@ def test_no_deprecated_names_or_syntax(path: Path) -> None:
     assert config["service"]["telemetry"].get("logs"), "service.telemetry.logs"
 
 
-@pytest.mark.parametrize("name", ["otel-collector.yaml", "otel-collector-gateway.yaml"])
-def test_prometheus_exporter_matches_the_prometheus_scrape_job(name: str) -> None:
-    config = load(COLLECTOR / name)
+def test_prometheus_exporter_matches_the_prometheus_scrape_job() -> None:
+    config = load(COLLECTOR / "otel-collector.yaml")
     exporter = config["exporters"]["prometheus"]
     assert exporter["resource_to_telemetry_conversion"]["enabled"] is True
     port = port_of(exporter["endpoint"])
@@ -110,7 +189,7 @@ def test_prometheus_exporter_matches_the_prometheus_scrape_job(name: str) -> Non
     assert job.get("honor_labels") is True, "the Collector sets job/instance itself"
     targets = [t for sc in job["static_configs"] for t in sc["targets"]]
     assert targets and all(port_of(t) == port for t in targets), (targets, port)
-    assert "# prometheus_remote_write:" in (COLLECTOR / name).read_text(), "commented remote-write alternative"
+    assert "# prometheus_remote_write:" in (COLLECTOR / "otel-collector.yaml").read_text(), "commented alternative"
 
 
 def test_otlp_receivers_listen_on_the_standard_ports() -> None:
@@ -137,9 +216,6 @@ def test_agent_forwards_to_gateways_with_host_attributes() -> None:
         queue = agent["exporters"][name]["sending_queue"]
         assert queue["enabled"] is True and queue["storage"] == "file_storage", name
     assert lb["protocol"]["otlp"]["sending_queue"]["enabled"] is False, "no per-gateway queue in memory"
-    # the agent listens on loopback only
-    for proto in agent["receivers"]["otlp"]["protocols"].values():
-        assert proto["endpoint"].startswith("127.0.0.1:")
     gateway = load(COLLECTOR / "otel-collector-gateway.yaml")
     gateway_port = port_of(gateway["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"])
     assert str(gateway_port) in str(lb["resolver"]["dns"]["port"])
@@ -231,10 +307,37 @@ def test_every_module_of_the_manifest_is_at_one_release() -> None:
     assert versions == {f"v{release}"}, versions
 
 
+def credentials_env(tmp_path: Path) -> dict[str, str]:
+    token = tmp_path / "token"
+    token.write_text("t0ken\n")
+    return {
+        "OTELCOL_STORAGE_DIR": str(tmp_path),
+        "OTELCOL_TOKEN_FILE": str(token),
+        "OTELCOL_TLS_CERT_FILE": str(tmp_path / "tls.crt"),
+        "OTELCOL_TLS_KEY_FILE": str(tmp_path / "tls.key"),
+    }
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_otelcol_validate(path: Path, tmp_path: Path) -> None:
-    result = otelcol("validate", f"--config={path}", env={"OTELCOL_STORAGE_DIR": str(tmp_path)})
+    result = otelcol("validate", f"--config={path}", env=credentials_env(tmp_path))
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+
+
+def test_otelcol_validate_the_single_collector_with_the_tls_overlay(tmp_path: Path) -> None:
+    overlay = COLLECTOR / "tls-receivers.yaml"
+    result = otelcol("validate", f"--config={COLLECTOR / 'otel-collector.yaml'}", f"--config={overlay}",
+                     env=credentials_env(tmp_path))  # fmt: skip
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+
+
+@pytest.mark.parametrize("name", ["otel-collector-gateway.yaml", "otel-collector-agent.yaml"])
+def test_without_a_token_file_a_fleet_collector_refuses_to_start(name: str, tmp_path: Path) -> None:
+    env = credentials_env(tmp_path)
+    del env["OTELCOL_TOKEN_FILE"]
+    result = otelcol("validate", f"--config={COLLECTOR / name}", env=env)
+    assert result.returncode != 0
+    assert "no bearer token provided" in result.stdout + result.stderr
 
 
 def test_a_misspelled_component_type_fails_validation_with_the_collectors_message(tmp_path: Path) -> None:
