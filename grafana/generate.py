@@ -210,7 +210,7 @@ def average(metric: str, window: str, by: str = "model") -> str:
 ATTR = "${attribution}"
 ATTRIBUTION_VAR_REGEX = (
     r"/^(?!(__name__|job|instance|model|le|otel_scope_\w+|service_\w+|telemetry_\w+|host_\w+|process_\w+|"
-    r"k8s_\w+|container_\w+|cloud_\w+|deployment_\w+)$)\w+$/"
+    r"os_\w+|k8s_\w+|container_\w+|cloud_\w+|deployment_\w+)$)\w+$/"
 )
 # Panels of the attribution row that need the label to exist: on data without attribution labels they show nothing.
 ATTRIBUTION_PANELS = frozenset(
@@ -577,6 +577,89 @@ COMPARISON_COLUMNS = (
 )
 
 
+# The Collectors' own metrics (job otel-collector-self, prometheus.yml): the push path watching itself. These panels
+# have data only where Prometheus scrapes Collectors, and the failure panels only while something fails.
+PIPELINE_JOB = 'job="otel-collector-self"'
+PIPELINE_PANELS = frozenset(
+    {
+        "Collectors up",
+        "Exporter queue fill",
+        "Accepted by the Collectors / s",
+        "Send failures / s",
+        "Dropped, queue full / s",
+        "Refused by the memory limiter / s",
+    }
+)
+
+
+def pipeline_series(pattern: str, by: str) -> str:
+    """Rates of the otelcol_<pattern>_<signal> counters (metric points, spans, log records) by ``by`` and ``signal``:
+    one sum per signal (a rate over several names at once would drop the names and collide), with or without the
+    _total suffix."""
+    parts = [
+        f"label_replace(sum by ({by}) (rate({{{PIPELINE_JOB}, "
+        f'__name__=~"otelcol_{pattern}_{signal}(_total)?"}}[{RATE}])), "signal", "{signal}", "", "")'
+        for signal in ("metric_points", "spans", "log_records")
+    ]
+    return "\n  or ".join(parts)
+
+
+def pipeline_row() -> list[Any]:
+    return [
+        stat_panel(
+            "Collectors up",
+            "Collectors whose own metrics Prometheus scrapes (single, gateways, agents), of all listed in job "
+            "otel-collector-self. Red when one is down (alert HolySheepCollectorDown).",
+            "short",
+            q(f"count(up{{{PIPELINE_JOB}}} == 1) or vector(0)", "up"),
+            ((None, "green"),),
+            w=4,
+            h=8,
+        ),
+        ts(
+            "Exporter queue fill",
+            "Each exporter's sending queue as a share of its capacity. Over 80% for 5m pages "
+            "(HolySheepCollectorQueueNearlyFull): the destination is down or too slow; at 100% data is dropped.",
+            "percentunit",
+            q(
+                f"max by (instance, exporter) (otelcol_exporter_queue_size{{{PIPELINE_JOB}}})\n"
+                f"  / max by (instance, exporter) (otelcol_exporter_queue_capacity{{{PIPELINE_JOB}}})",
+                "{{instance}} {{exporter}}",
+            ),
+            w=10,
+        ),
+        ts(
+            "Accepted by the Collectors / s",
+            "Metric points and spans the Collectors' receivers accepted.",
+            "short",
+            q(pipeline_series("receiver_accepted", "instance"), "{{instance}} {{signal}}"),
+            w=10,
+        ),
+        ts(
+            "Send failures / s",
+            "Items an exporter failed to send after its retries (HolySheepCollectorSendFailures).",
+            "short",
+            q(pipeline_series("exporter_send_failed", "instance, exporter"), "{{instance}} {{exporter}} {{signal}}"),
+            w=8,
+        ),
+        ts(
+            "Dropped, queue full / s",
+            "Items an exporter could not queue: lost (HolySheepCollectorDroppingData).",
+            "short",
+            q(pipeline_series("exporter_enqueue_failed", "instance, exporter"), "{{instance}} {{exporter}} {{signal}}"),
+            w=8,
+        ),
+        ts(
+            "Refused by the memory limiter / s",
+            "Items the receivers refused because the memory_limiter was over its soft limit; the apps retry them "
+            "(HolySheepCollectorRefusingData).",
+            "short",
+            q(pipeline_series("receiver_refused", "instance, receiver"), "{{instance}} {{receiver}} {{signal}}"),
+            w=8,
+        ),
+    ]
+
+
 def comparison_table() -> Any:
     r = RANGE
     success = sel('status="success"')
@@ -651,6 +734,7 @@ def build_dashboard() -> dict[str, Any]:
         ("Spend by route / team", attribution_row()),
         ("Rate limits and streams", limits_row()),
         ("Per-model comparison", [comparison_table()]),
+        ("Pipeline health", pipeline_row()),
     ]
     for title, panels in rows:
         builder = builder.with_row(dash.Row(title))
@@ -685,6 +769,7 @@ def dashboard_queries(
     range_: str = "5m",
     interval: str = "15s",
     attribution: bool = False,
+    pipeline: bool = False,
 ) -> list[PanelQuery]:
     """Every panel query of the dashboard (default: the generated one) with variables substituted: $job, $instance,
     $model by ``.*`` (or ``values``), $attribution by ``route``, $__rate_interval / $__range / $__interval by the
@@ -692,7 +777,8 @@ def dashboard_queries(
 
     The panels in ``ATTRIBUTION_PANELS`` return data only where the apps set attribution labels, which the default
     settings do not: they are left out unless ``attribution`` (tests that check every query returns data run apps
-    with default settings; tests with attribution labels pass ``attribution=True``)."""
+    with default settings; tests with attribution labels pass ``attribution=True``). The "Pipeline health" panels
+    (``PIPELINE_PANELS``) read the Collectors' own metrics: left out unless ``pipeline``."""
     dashboard = dashboard if dashboard is not None else build_dashboard()
     subst = {"job": ".*", "instance": ".*", "model": ".*", "attribution": "route", **(values or {})}
     builtins = {"__rate_interval": rate_interval, "__range": range_, "__interval": interval}
@@ -711,6 +797,8 @@ def dashboard_queries(
     out = []
     for panel in dashboard.get("panels", []):
         if panel.get("title") in ATTRIBUTION_PANELS and not attribution:
+            continue
+        if panel.get("title") in PIPELINE_PANELS and not pipeline:
             continue
         for target in panel.get("targets") or []:
             if "expr" in target:

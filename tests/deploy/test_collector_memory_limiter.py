@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from collector_checks import report, wait_for_totals
-from engines import prometheus_config, require_binary, start_prometheus
+from collector_checks import report, wait_for_alert, wait_for_totals
+from engines import prometheus_config, require_binary, shipped_rule_files, start_prometheus
 from instrumented_apps import APPS, BIN, otlp_env
 from otel_holysheep.simulator import GatewaySimulator
 from otelcol import SINGLE, TraceSink, start_collector
@@ -36,7 +36,13 @@ def test_a_burst_past_the_memory_limiter_costs_the_app_nothing_and_totals_recove
         GatewaySimulator() as sim,
         TraceSink(tmp_path) as sink,
         start_collector(SINGLE, tmp_path, extra=TIGHT_MEMORY, env=sink.env) as collector,
-        start_prometheus(prometheus_config({"otel-collector": [collector.prometheus_address]}), [], tmp_path) as prom,
+        start_prometheus(
+            prometheus_config(
+                {"otel-collector": [collector.prometheus_address], "otel-collector-self": [collector.telemetry_address]}
+            ),
+            shipped_rule_files(tmp_path, for_="0s"),
+            tmp_path,
+        ) as prom,
     ):
         env = otlp_env(
             sim.base_url,
@@ -72,7 +78,12 @@ def test_a_burst_past_the_memory_limiter_costs_the_app_nothing_and_totals_recove
         refused_spans = refused.get("otelcol_receiver_refused_spans", 0.0)
         refused_points = refused.get("otelcol_receiver_refused_metric_points", 0.0)
         wait_for_totals(prom, '{job="burst-app"}', sent, result["tokens"])
-        time.sleep(2)  # the last retried span batches
+        # the pipeline alert on the refusals, from the Collector's own metrics
+        alert = wait_for_alert(prom, "HolySheepCollectorRefusingData", {"instance": collector.telemetry_address})
+        # the last retried span batches (the count is reported, not asserted: the SDK may drop what it cannot retry)
+        deadline = time.monotonic() + 15
+        while len(sink.genai_spans()) < sum(sent.values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
         spans = sink.genai_spans()
         report(
             "memory_limiter burst",
@@ -85,6 +96,7 @@ def test_a_burst_past_the_memory_limiter_costs_the_app_nothing_and_totals_recove
             spans_sent=sum(sent.values()),
             spans_received=len(spans),
             spans_lost=sum(sent.values()) - len(spans),
+            alert=alert["labels"]["alertname"],
         )
         assert refused_spans + refused_points > 0, "the burst never went past the memory_limiter: nothing was tested"
         assert result["errors"] == 0
