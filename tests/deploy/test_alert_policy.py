@@ -170,13 +170,16 @@ def test_pages_fire_resolve_and_stay_silent_on_look_alikes(tmp_path: Path) -> No
             prom.wait_for(
                 f"last_over_time({firing('HolySheepAuthRejected', 'gemini-2.5-flash')}[10m])", timeout=TIMEOUT
             )
-            # the rate-limit burst left 0 of 10 and the model has been idle since: the stale reading does not warn
-            # (the gauge still says 0, which the rule before this policy alerted on after its for: alone)
+            # the rate-limit burst left 0 of 10 and the model has been idle since, for twice the alert's for: (10s
+            # here): the stale reading does not warn (the gauge still says 0; the rule before this policy fired on it)
+            mini = 'holysheep_requests_total{model="gpt-4.1-mini"}'
             prom.wait_for(
                 'holysheep_ratelimit_remaining{model="gpt-4.1-mini", kind="requests"}',
                 lambda r: [float(s["value"][1]) for s in r] == [0.0],
                 timeout=TIMEOUT,
             )
+            prom.wait_for(f"changes({mini}[20s]) == 0 and count_over_time({mini}[25s]) >= 20", timeout=TIMEOUT)
+            assert not ever(prom, firing("HolySheepRateLimitHeadroomLow", "gpt-4.1-mini"))
 
             # the storm is a real look-alike: most of its requests "failed", all of them the app's own doing
             storm = prom.wait_for(
@@ -191,11 +194,15 @@ def test_pages_fire_resolve_and_stay_silent_on_look_alikes(tmp_path: Path) -> No
             )
             assert float(naive[0]["value"][1]) > 0.5, naive
 
-            # Recovery: the outage ends (successes only), the revoked key is replaced (its calls stop).
+            # Recovery: the outage ends (successes only), the revoked key is replaced (its calls stop). Meanwhile
+            # the spent limit is hit again: calls to gpt-4.1-mini while 0 of 10 is left warn.
             app.send("stop", "outage")
             app.send("start", "healthy")
             app.send("stop", "revoked")
+            app.send("start", "trickle")
             prom.wait_for(PAGES, lambda r: not r, timeout=TIMEOUT)
+            prom.wait_for(firing("HolySheepRateLimitHeadroomLow", "gpt-4.1-mini"), timeout=TIMEOUT)
+            app.send("stop", "trickle")
 
             # Every page in the run: the two outages, nothing for the look-alikes (not even pending)
             pages = ever(prom, PAGES)
@@ -204,12 +211,7 @@ def test_pages_fire_resolve_and_stay_silent_on_look_alikes(tmp_path: Path) -> No
                 ("HolySheepAuthFailures", "claude-sonnet-4"),
             }, pages
             assert not ever(prom, 'ALERTS{model=~"deepseek-v3.2|gemini-2.5-flash", alertname!="HolySheepAuthRejected"}')
-            assert not ever(prom, firing("HolySheepRateLimitHeadroomLow", "gpt-4.1-mini"))
-
-            # The spent limit while the model is called again: the headroom warning fires, and resolves once idle.
-            app.send("start", "trickle")
-            prom.wait_for(firing("HolySheepRateLimitHeadroomLow", "gpt-4.1-mini"), timeout=TIMEOUT)
-            app.send("stop", "trickle")
+            # the headroom warning resolves once the model is idle again
             prom.wait_for('ALERTS{alertname="HolySheepRateLimitHeadroomLow"}', lambda r: not r, timeout=TIMEOUT)
 
             # Calls stopped while the app is up: nothing before; every loop stopped, it fires; a call resolves it.
