@@ -3,6 +3,7 @@ answers, every rule is healthy."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -43,14 +44,31 @@ def wait_for_totals(
     )
 
 
-def recording_rules() -> dict[str, str]:
-    """Every shipped recording rule: recorded name -> expression."""
-    return {
+def recording_rules(*, attributed: bool = False, standalone: bool = False) -> dict[str, str]:
+    """Every shipped recording rule: recorded name -> expression. Rules that only select attributed series (a
+    ``team!=""`` matcher: they answer only when the apps set OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION) are left out
+    unless ``attributed``: with default settings they rightly have no data. ``standalone``: every other recorded
+    series an expression reads is replaced by its own expression, so it answers on a store that evaluates no rules
+    (a rule that reads its own last value keeps that reference: it is the carried-over part)."""
+    rules = {
         rule["record"]: rule["expr"]
         for path in SHIPPED_RULE_FILES
         for group in yaml.safe_load(path.read_text())["groups"]
         for rule in group["rules"]
         if "record" in rule
+    }
+
+    def expand(name: str, expr: str) -> str:
+        for other, other_expr in rules.items():
+            reference = re.compile(rf"(?<![\w:]){re.escape(other)}(?![\w:])")
+            if other != name and reference.search(expr):
+                expr = reference.sub(f"({expand(other, other_expr).strip()})".replace("\\", "\\\\"), expr)
+        return expr
+
+    return {
+        name: expand(name, expr) if standalone else expr
+        for name, expr in rules.items()
+        if attributed or 'team!=""' not in expr
     }
 
 

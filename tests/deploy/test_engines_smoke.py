@@ -3,6 +3,7 @@ loads every shipped rule; VictoriaMetrics ingests a real OTLP/HTTP export and an
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ APP_EXPOSITION = f"""\
 # HELP holysheep_requests_total HTTP attempts to the gateway
 # TYPE holysheep_requests_total counter
 holysheep_requests_total{{model="gpt-4o",endpoint="chat.completions",status="success",{SCOPE}}} 7
+holysheep_requests_total{{model="gpt-4o",endpoint="embeddings",status="success",{SCOPE}}} EMBEDDINGS
 # HELP holysheep_active_requests Requests in flight
 # TYPE holysheep_active_requests gauge
 holysheep_active_requests{{model="gpt-4o",{SCOPE}}} 2
@@ -34,6 +36,13 @@ holysheep_ratelimit_remaining{{model="gpt-4o",kind="requests",{SCOPE}}} 5
 # TYPE holysheep_ratelimit_limit gauge
 holysheep_ratelimit_limit{{model="gpt-4o",kind="requests",{SCOPE}}} 100
 """
+_scrapes = itertools.count()
+
+
+def app_exposition() -> str:
+    """The app keeps calling gpt-4o (its embeddings counter rises with every scrape): the headroom reading is fresh."""
+    return APP_EXPOSITION.replace("EMBEDDINGS", str(10 * next(_scrapes)))
+
 
 # What an OpenTelemetry Collector's prometheus exporter serves: job / instance already set from the resource.
 COLLECTOR_EXPOSITION = """\
@@ -48,7 +57,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
     require_binary("prometheus")
     tmp_path = tmp_path_factory.mktemp("prometheus")
     with (
-        static_exposition_server(APP_EXPOSITION) as app,
+        static_exposition_server(app_exposition) as app,
         static_exposition_server(COLLECTOR_EXPOSITION) as collector,
     ):
         config = prometheus_config({"holysheep-apps": [app], "otel-collector": [collector]})
@@ -67,7 +76,7 @@ def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetricsServer]:
 def test_prometheus_scrapes_with_the_shipped_config(prometheus: PrometheusServer) -> None:
     up = prometheus.wait_for('up{job="holysheep-apps"} == 1')
     assert len(up) == 1
-    result = prometheus.wait_for('holysheep_requests_total{job="holysheep-apps"}')
+    result = prometheus.wait_for('holysheep_requests_total{job="holysheep-apps", endpoint="chat.completions"}')
     assert result[0]["metric"]["model"] == "gpt-4o"
     assert result[0]["value"][1] == "7"
     # honor_labels on the otel-collector job keeps the job/instance the Collector set.
@@ -93,7 +102,7 @@ def test_prometheus_loads_every_shipped_rule_healthy(prometheus: PrometheusServe
 
 
 def test_prometheus_fires_a_shipped_alert(prometheus: PrometheusServer) -> None:
-    """5 of 100 requests left (5%) is below the 10% headroom threshold."""
+    """5 of 100 requests left (5%) is below the 10% headroom threshold, while the app calls the model."""
     import time
 
     deadline = time.monotonic() + 15

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from collector_checks import recording_rules
 from engines import (
     REPO,
     SHIPPED_RULE_FILES,
@@ -19,6 +20,7 @@ from engines import (
     load_grafana_generate,
     prometheus_config,
     require_binary,
+    shipped_rule_files,
     start_prometheus,
     start_victoria_metrics,
     static_exposition_server,
@@ -320,7 +322,7 @@ def test_attribution_row_with_and_without_labels(tmp_path: Path) -> None:
         static_exposition_server(_growing(DEFAULT_EXPOSITION)) as without_labels,
         start_prometheus(
             prometheus_config({"holysheep-apps": [with_labels, without_labels]}),
-            [],
+            shipped_rule_files(tmp_path),
             tmp_path,
         ) as prom,
     ):
@@ -348,6 +350,12 @@ def test_attribution_row_with_and_without_labels(tmp_path: Path) -> None:
             total = 20 * 0.0036 + 10 * 0.0018 + 30 * 0.00077 + 5 * 0.00007
             assert share[with_labels] == pytest.approx(unattributed / total, rel=1e-6)
             assert share[without_labels] == 1.0
+        # the per-team spend recording rule (HolySheepTeamSpendAboveBudget's input) has one series per team
+        attributed_only = set(recording_rules(attributed=True)) - set(recording_rules())
+        assert attributed_only == {"team:holysheep_cost_usd:increase5m"}  # left out of the default-settings checks
+        for record in attributed_only:
+            result = prom.wait_for(record, lambda r: len(r) == 2, timeout=30)
+            assert {r["metric"]["team"] for r in result} == {"search", "ads"}, result
         # without any attribution label in the data, the split panels show nothing at all
         for pq in dashboard_queries(values={"attribution": "route", "instance": without_labels}, attribution=True):
             if pq.panel in generate.ATTRIBUTION_PANELS:

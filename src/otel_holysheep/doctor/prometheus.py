@@ -26,9 +26,11 @@ RULES: Final[Mapping[str, tuple[str, ...]]] = {
         "HolySheepErrorBudgetBurnSlow",
         "HolySheepHighLatencyP95",
         "HolySheepSlowTimeToFirstTokenP95",
+        "HolySheepAuthRejected",
         "HolySheepAuthFailures",
         "HolySheepRateLimited",
         "HolySheepRateLimitHeadroomLow",
+        "HolySheepCallsStopped",
         "HolySheepSpendAboveBudget",
         "HolySheepTeamSpendAboveBudget",
         "HolySheepMetricsAbsent",
@@ -38,17 +40,35 @@ RULES: Final[Mapping[str, tuple[str, ...]]] = {
         "model:holysheep_requests:rate5m",
         "model_status:holysheep_requests:rate5m",
         "model:holysheep_errors:rate5m",
+        "model:holysheep_gateway_errors:rate5m",
+        "model:holysheep_slo_requests:rate5m",
         "model:holysheep_error_ratio:rate5m",
+        "model:holysheep_gateway_errors:rate30m",
+        "model:holysheep_slo_requests:rate30m",
         "model:holysheep_error_ratio:rate30m",
+        "model:holysheep_gateway_errors:rate1h",
+        "model:holysheep_slo_requests:rate1h",
         "model:holysheep_error_ratio:rate1h",
+        "model:holysheep_gateway_errors:rate6h",
+        "model:holysheep_slo_requests:rate6h",
         "model:holysheep_error_ratio:rate6h",
+        "job_instance:holysheep_last_call:timestamp_seconds",
+        "holysheep:calls_stopped_after:seconds",
         "model_token_type:holysheep_tokens:rate5m",
         "model:holysheep_cost_usd_per_hour:rate5m",
+        "team:holysheep_cost_usd:increase5m",
         "model:holysheep_request_duration_seconds:p50_rate5m",
         "model:holysheep_request_duration_seconds:p95_rate5m",
         "model:holysheep_request_duration_seconds:p99_rate5m",
         "model:holysheep_time_to_first_token_seconds:p95_rate5m",
         "model:holysheep_time_to_headers_seconds:p95_rate5m",
+    ),
+    "holysheep-pipeline": (
+        "HolySheepCollectorDown",
+        "HolySheepCollectorQueueNearlyFull",
+        "HolySheepCollectorDroppingData",
+        "HolySheepCollectorSendFailures",
+        "HolySheepCollectorRefusingData",
     ),
 }
 ALERT_PREFIX: Final = "HolySheep"
@@ -321,7 +341,9 @@ def _alerts(alerts: list[dict[str, Any]]) -> list[Finding]:
         where = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in ("alertname", "severity"))
         summary = annotations.get("summary") or labels.get("alertname")
         message = f"alert {labels.get('alertname')} firing ({where or 'all'}): {summary}"
-        fix = " ".join(str(annotations.get("runbook") or "see the alert's description").split())
+        fix = " ".join(str(annotations.get("description") or "see the alert's description").split())
+        if annotations.get("runbook_url"):
+            fix += f" Runbook: {annotations['runbook_url']}"
         severe = labels.get("severity") == "page"
         findings.append((fail if severe else warn)("prometheus.alerts", message, fix))
     return findings
