@@ -11,11 +11,13 @@ FRAMEWORK_PEERS := .cache/framework-peers
 FRAMEWORK_STAMP := $(FRAMEWORK_PEERS)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test test-fast test-openai2 bench bench-instructions lint typecheck engines collector prometheus3 lock dashboards dist clean help
+.PHONY: demo test test-matrix test-fast test-openai2 bench bench-instructions lint typecheck engines collector prometheus3 lock dashboards dist clean help
 
 help:
 	@echo "make demo   - run the instrumented workload against the local gateway simulator and print the report"
 	@echo "make test   - all tests (unit, loopback integration, openai 2.x and 3.x, real Prometheus/VictoriaMetrics)"
+	@echo "              then the compatibility matrix (Python 3.10-3.13, oldest and newest claimed versions)"
+	@echo "make test-matrix - the compatibility matrix alone"
 	@echo "make bench  - overhead benchmarks against peer instrumentations"
 	@echo "make bench-instructions - instructions per request under valgrind (attribution, requests vs httpx)"
 	@echo "make collector - build our OpenTelemetry Collector distribution (needs Go) into .cache/engines/bin"
@@ -50,10 +52,22 @@ prometheus3:
 demo: $(STAMP)
 	$(PY) -m otel_holysheep.demo
 
+# The main suite (both openai generations) is the compatibility matrix's Python 3.11 cell; scripts/compat_matrix.py
+# then builds and runs the other cells (requirements/compat/, venvs in .cache/compat/) and prints the matrix, also
+# when a run before it failed; make test fails if any did.
+MATRIX_RESULTS := .cache/compat/results
 test: $(STAMP) $(OPENAI2_STAMP) $(BENCH_STAMP) $(FRAMEWORK_STAMP) engines
-	$(PY) -m pytest
-	@echo "--- openai SDK 2.x (httpx) generation ---"
-	$(OPENAI2_VENV)/bin/python -m pytest -m openai_sdk -p no:cacheprovider
+	rm -f $(MATRIX_RESULTS)/main.xml $(MATRIX_RESULTS)/openai2.xml
+	status=0; \
+	$(PY) -m pytest --junitxml=$(MATRIX_RESULTS)/main.xml || status=1; \
+	echo "--- openai SDK 2.x (httpx) generation ---"; \
+	$(OPENAI2_VENV)/bin/python -m pytest -m openai_sdk -p no:cacheprovider --junitxml=$(MATRIX_RESULTS)/openai2.xml \
+		|| status=1; \
+	$(PY) scripts/compat_matrix.py || status=1; \
+	exit $$status
+
+test-matrix: $(STAMP)
+	$(PY) scripts/compat_matrix.py
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not engines and not slow" -x -q

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -138,3 +139,15 @@ async def wait_until_async(condition: Callable[[], object], timeout: float = 30.
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not hold within {timeout} s")
         await asyncio.sleep(0.01)
+
+
+def openai_aiohttp_client_or_skip() -> None:
+    """Skip unless the openai SDK's aiohttp client can be built here: it needs the SDK's `aiohttp` extra, whose
+    httpx-aiohttp requires a newer aiohttp than the oldest one we support (the oldest compatibility cell)."""
+    import openai
+
+    try:
+        client = openai.DefaultAioHttpClient()
+    except RuntimeError as exc:
+        pytest.skip(f"openai.DefaultAioHttpClient is unavailable in this environment: {exc}")
+    asyncio.run(client.aclose())

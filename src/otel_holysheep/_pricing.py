@@ -15,13 +15,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 _logger = logging.getLogger("otel_holysheep")
 
 PER_TOKENS: Final = 1_000_000
 _DATE_SUFFIX: Final = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
 _LOOKUP_CACHE_MAX: Final = 1024
+# PyYAML is not a dependency of the instrumentation (the [cli] extra brings it): a YAML price file says so.
+NO_YAML_FIX: Final = (
+    "a YAML price file needs PyYAML, which is not installed: pip install pyyaml (or 'otel-holysheep[cli]'), "
+    "or write the file as JSON (a .json file needs nothing)"
+)
 
 
 @dataclass(frozen=True)
@@ -147,10 +150,18 @@ def read_price_file(path: Path) -> PriceBook:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PriceBookError(f"{path}: cannot read it ({exc})") from exc
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            raise PriceBookError(f"{path}: not valid JSON ({exc})") from exc
+        return PriceBook.from_mapping(data, str(path))
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except ValueError as exc:  # json.JSONDecodeError is a ValueError
-        raise PriceBookError(f"{path}: not valid JSON ({exc})") from exc
+        import yaml  # noqa: PLC0415 - optional: only a YAML price file needs it
+    except ImportError as exc:
+        raise PriceBookError(f"{path}: {NO_YAML_FIX}") from exc
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PriceBookError(f"{path}: not valid YAML ({exc})") from exc
     return PriceBook.from_mapping(data, str(path))

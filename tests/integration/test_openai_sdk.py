@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from importlib.metadata import version
 
 import openai
 import pytest
 
 from otel_holysheep.simulator import GatewaySimulator
-from tests.support import Captured, wait_until_async
+from tests.support import Captured, openai_aiohttp_client_or_skip, wait_until_async
 
 pytestmark = pytest.mark.openai_sdk
 
 KEY = "sk-holysheep-test-KEY-0123456789"
 MESSAGES = [{"role": "user", "content": "Which model is fastest? (a private prompt)"}]
 SDK_MAJOR = int(openai.__version__.split(".")[0])
+HTTPCORE_MAJOR = int(version("httpcore").split(".")[0]) if SDK_MAJOR < 3 else 1
 
 
 def client(gateway: GatewaySimulator, directives: str = "", retries: int = 0) -> openai.OpenAI:
@@ -57,6 +59,12 @@ def test_streaming_with_usage(gateway: GatewaySimulator, captured: Captured) -> 
 
 
 def test_async_streaming_and_cancellation(gateway: GatewaySimulator, captured: Captured) -> None:
+    if HTTPCORE_MAJOR < 1 and SDK_MAJOR < 3:
+        pytest.skip(
+            "httpcore < 1.0 (httpx 0.23-0.25.0) raises RuntimeError when the client closes with a cancelled stream "
+            "still open, instrumented or not: the app pattern this test drives fails there without us"
+        )
+
     async def run() -> str:
         sdk = openai.AsyncOpenAI(
             base_url=gateway.base_url, api_key=KEY, max_retries=0, default_headers={"x-sim-scenario": "chunks=4"}
@@ -164,6 +172,8 @@ def test_api_key_and_prompt_never_in_telemetry(
 
 def test_aiohttp_transport_is_seen(gateway: GatewaySimulator, captured: Captured) -> None:
     from openai import DefaultAioHttpClient
+
+    openai_aiohttp_client_or_skip()
 
     async def run() -> None:
         async with openai.AsyncOpenAI(

@@ -1,14 +1,13 @@
-"""Release fixtures: the sdist and wheel as `make dist` builds them, and one clean virtualenv per test session with
-the built wheel installed from its file (never the source tree) plus the `[prometheus]` extra."""
+"""Release fixtures: the sdist and wheel as `make dist` builds them, and clean virtualenvs with the built wheel
+installed from its file (never the source tree): bare, and with the `[prometheus,cli]` extras."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
-from .release_helpers import APP_REQUIREMENTS, EXTRA, LOCK, REPO, Dist, WheelVenv, clean_env, run
+from .release_helpers import APP_REQUIREMENTS, EXTRA, REPO, Dist, WheelVenv, clean_env, new_venv, run
 
 
 @pytest.fixture(scope="session")
@@ -25,30 +24,12 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
 
 @pytest.fixture(scope="session")
 def wheel_venv(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
-    """A fresh `python -m venv` with `<wheel>[prometheus]` and the app's openai SDK, resolved by pip from the
-    machine's configured index (pip's own cache is used), versions held to requirements/dev.txt so the installed set
-    is the one the rest of the suite tests."""
-    root = tmp_path_factory.mktemp("wheel-venv") / "venv"
-    run([sys.executable, "-m", "venv", root], timeout=120, env=clean_env())
-    python = root / "bin" / "python"
-    run(
-        [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--constraint",
-            LOCK,
-            f"{dist.wheel}[{EXTRA}]",
-            *APP_REQUIREMENTS,
-        ],
-        timeout=240,
-        env=clean_env(),
-        cwd=root,
-    )
-    purelib = run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], timeout=30, env=clean_env()
-    ).stdout.strip()
-    return WheelVenv(bin=root / "bin", python=python, site_packages=Path(purelib))
+    """A fresh virtualenv with `<wheel>[prometheus,cli]` (the README's install line plus the programs' extra) and
+    the app's openai SDK."""
+    return new_venv(tmp_path_factory.mktemp("wheel-venv") / "venv", [f"{dist.wheel}[{EXTRA}]", *APP_REQUIREMENTS])
+
+
+@pytest.fixture(scope="session")
+def bare_venv(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
+    """A fresh virtualenv with the bare wheel and nothing else (what the bare-install test inspects first)."""
+    return new_venv(tmp_path_factory.mktemp("bare-venv") / "venv", [dist.wheel])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "requirements" / "dev.txt"
-EXTRA = "prometheus"  # the extra the README's install line names
+EXTRA = "prometheus,cli"  # the README's install line's extra, and the programs' (doctor, report)
 APP_REQUIREMENTS = ("openai",)  # the user's app's own dependency (openai 3.x brings httpx2), not ours
+# A platform team's own OpenTelemetry set-up in an app that installs the bare wheel (none of it comes from us).
+APP_OTEL_SETUP = ("opentelemetry-sdk", "opentelemetry-distro", "opentelemetry-exporter-otlp-proto-http")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,27 @@ def run(
     if proc.returncode != 0:
         pytest.fail(f"{argv} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
     return proc
+
+
+def new_venv(root: Path, requirements: list[str | Path]) -> WheelVenv:
+    """``python -m venv root`` and pip install ``requirements`` from the machine's configured index (pip's own cache
+    is used), versions held to requirements/dev.txt so the installed set is the one the rest of the suite tests."""
+    run([sys.executable, "-m", "venv", root], timeout=120, env=clean_env())
+    python = root / "bin" / "python"
+    venv_pip_install(python, requirements, cwd=root)
+    purelib = run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], timeout=30, env=clean_env()
+    ).stdout.strip()
+    return WheelVenv(bin=root / "bin", python=python, site_packages=Path(purelib))
+
+
+def venv_pip_install(python: Path, requirements: list[str | Path], cwd: Path) -> None:
+    run(
+        [python, "-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--constraint", LOCK, *requirements],
+        timeout=300,
+        env=clean_env(),
+        cwd=cwd,
+    )
 
 
 def clean_env() -> dict[str, str]:

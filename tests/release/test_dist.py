@@ -5,6 +5,7 @@ the license; the sdist carries what building that wheel needs and none of the re
 from __future__ import annotations
 
 import configparser
+import re
 import sys
 import tarfile
 import zipfile
@@ -63,12 +64,15 @@ def test_wheel_carries_package_price_book_typing_entry_points_and_license(dist: 
     assert metadata["Requires-Python"] == ">=3.10"
     assert metadata["Description-Content-Type"] == "text/markdown"
     assert "Typing :: Typed" in metadata.get_all("Classifier")
-    assert set(metadata.get_all("Provides-Extra")) >= {"prometheus", "otlp"}
-    unconditional = {
-        r.split(";")[0].split("<")[0].split(">")[0] for r in metadata.get_all("Requires-Dist") if ";" not in r
-    }
-    # `otel-holysheep report` / `doctor` import prometheus_client: it must come with every install, [otlp] too
-    assert unconditional == {"opentelemetry-api", "opentelemetry-instrumentation", "prometheus-client", "pyyaml"}
+    assert set(metadata.get_all("Provides-Extra")) >= {"prometheus", "otlp", "cli", "demo"}
+    requires = metadata.get_all("Requires-Dist")
+    unconditional = {re.split("[<>=! ]", r)[0] for r in requires if ";" not in r}
+    # the instrumentation needs OpenTelemetry alone; the programs' PyYAML and prometheus-client come with [cli]
+    assert unconditional == {"opentelemetry-api", "opentelemetry-instrumentation"}
+    cli = sorted(
+        re.split("[<>=! ]", r)[0] for r in requires if r.split(";")[-1].strip().replace('"', "'") == "extra == 'cli'"
+    )
+    assert cli == ["prometheus-client", "pyyaml"]
     assert "Apache License" in (REPO / "LICENSE").read_text()
 
 

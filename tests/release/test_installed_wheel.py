@@ -1,4 +1,4 @@
-"""The built wheel, installed from its file with the `[prometheus]` extra into a clean virtualenv, measures an app
+"""The built wheel, installed from its file with the `[prometheus,cli]` extras into a clean virtualenv, measures an app
 run under that virtualenv's `opentelemetry-instrument`, as the README tells a user to run it: the entry point, the
 price book and the console script all come from the installed wheel, not from the source tree."""
 

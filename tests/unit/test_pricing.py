@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
 
-from otel_holysheep._pricing import Price, PriceBook, PriceBookError, load_price_book, read_price_file
+from otel_holysheep._pricing import (
+    NO_YAML_FIX,
+    Price,
+    PriceBook,
+    PriceBookError,
+    load_price_book,
+    read_price_file,
+)
 
 
 def test_default_book_has_the_list_prices() -> None:
@@ -95,3 +103,27 @@ def test_bad_file_warns_once_and_defaults_stand(tmp_path: Path, caplog: pytest.L
     assert "built-in prices stand" in warnings[0].getMessage()
     missing = load_price_book(str(tmp_path / "nope.yaml"))
     assert missing.models["gpt-4.1"] == Price(2.00, 0.50, 8.00)
+
+
+def test_yaml_price_file_without_pyyaml_says_how_to_fix_and_defaults_stand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PyYAML is only in the [cli] extra: a bare install given a YAML price file warns with the fix and prices with
+    the built-in book (the app never sees an exception); a JSON file still merges."""
+    monkeypatch.setitem(sys.modules, "yaml", None)  # `import yaml` now raises ImportError, as when it is absent
+    path = tmp_path / "prices.yaml"
+    path.write_text("models:\n  gpt-4.1: {input: 1.5, output: 6}\n")
+    with pytest.raises(PriceBookError) as info:
+        read_price_file(path)
+    assert str(info.value) == f"{path}: {NO_YAML_FIX}"
+    assert "pip install pyyaml" in NO_YAML_FIX
+    assert "otel-holysheep[cli]" in NO_YAML_FIX
+    with caplog.at_level(logging.WARNING, logger="otel_holysheep"):
+        book = load_price_book(str(path))
+    assert book.models["gpt-4.1"] == Price(2.00, 0.50, 8.00)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"otel-holysheep: price file ignored, the built-in prices stand: {path}: {NO_YAML_FIX}"
+    ]
+    json_path = tmp_path / "prices.json"
+    json_path.write_text('{"models": {"gpt-4.1": {"input": 1.5, "output": 6}}}')
+    assert load_price_book(str(json_path)).models["gpt-4.1"] == Price(1.5, 1.5, 6.0)

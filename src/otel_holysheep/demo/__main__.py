@@ -1,5 +1,7 @@
-"""``python -m otel_holysheep.demo``."""
+"""``python -m otel_holysheep.demo``: same as ``otel-holysheep demo`` (which checks for the [demo] extra first)."""
 
-from otel_holysheep.demo.run import main
+import sys
 
-raise SystemExit(main())
+from otel_holysheep.cli import run
+
+sys.exit(run("demo", sys.argv[1:]))

@@ -1,10 +1,10 @@
-"""``python -m otel_holysheep.doctor``."""
+"""``python -m otel_holysheep.doctor``: same as ``otel-holysheep doctor`` (which checks for the [cli] extra first)."""
 
 from __future__ import annotations
 
 import sys
 
-from .cli import main
+from otel_holysheep.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("doctor", sys.argv[1:]))

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 __all__ = ["ERROR_KINDS", "ModelProfile", "Profile"]
 
 # Failure kinds a profile can mix: HTTP statuses plus a stalled request and a stream cut mid-body.
@@ -138,10 +136,20 @@ class Profile:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"{p}: cannot read profile file: {exc}") from exc
+        if p.suffix.lower() == ".json":
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"{p}: not valid JSON: {exc}") from exc
+            return cls.from_dict(data, source=str(p), default_name=p.stem)
+        # imported here: `import otel_holysheep.simulator` (and `python -m` of it) must reach the CLI's check for the
+        # [cli] extra before anything needs PyYAML
+        import yaml  # noqa: PLC0415
+
         try:
-            data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise ValueError(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {exc}") from exc
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{p}: not valid YAML: {exc}") from exc
         return cls.from_dict(data, source=str(p), default_name=p.stem)
 
     @classmethod
