@@ -60,7 +60,11 @@ def push(url: str, body: bytes, *, ca: Path | None, token: str | None) -> tuple[
         with urllib.request.urlopen(request, timeout=10, context=context) as response:
             return response.status, response.read().decode(errors="replace")
     except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace")
+        try:
+            body = err.read().decode(errors="replace")
+        except OSError as reset:  # Go answers plain text on a TLS port with a 400 and resets at once
+            body = repr(reset)
+        return err.code, body
     except (urllib.error.URLError, OSError) as err:  # no HTTP answer at all (reset, handshake failure)
         return 0, repr(err)
 
