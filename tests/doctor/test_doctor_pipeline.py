@@ -297,7 +297,11 @@ def test_good_prometheus(apps: Apps, proms: Proms) -> None:
     assert [(f.check, f.status, f.message) for f in findings if f.section == "prometheus"] == [
         ("prometheus.reachable", OK, f"Prometheus {version} at {proms.good.url}"),
         ("prometheus.target", OK, f"Prometheus scrapes http://{apps.healthy}/metrics (job holysheep-apps): up"),
-        ("prometheus.rules", OK, f"{rule_count} otel-holysheep rules loaded (holysheep-alerts, holysheep-recording, holysheep-pipeline)"),
+        (
+            "prometheus.rules",
+            OK,
+            f"{rule_count} otel-holysheep rules loaded (holysheep-alerts, holysheep-recording, holysheep-pipeline)",
+        ),
         ("prometheus.rule_health", OK, f"{rule_count} rules in holysheep* groups evaluate"),
         ("prometheus.series", OK, f"holysheep_requests_total arrives from holysheep-apps/{apps.healthy}"),
         ("prometheus.alerts", OK, "no HolySheep alert is firing"),
