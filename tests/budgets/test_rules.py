@@ -128,3 +128,14 @@ def test_month_to_date_starts_again_each_month(tool: str, tmp_path: Path) -> Non
     generated(tmp_path, document)
     (tmp_path / "boundary-test.yml").write_text(MONTH_BOUNDARY_TEST)
     assert_ok(promtool(tool, "test", "rules", "boundary-test.yml", cwd=tmp_path))
+
+
+def test_the_readme_documents_the_runbook_anchor_and_every_series() -> None:
+    readme = (HERE.parents[1] / "README.md").read_text()
+    assert rules.RUNBOOK == "README.md#budgets-and-forecasts"
+    assert "\n## Budgets and forecasts\n" in readme
+    section = readme[readme.index("\n## Budgets and forecasts\n") :]
+    section = section[: section.index("\n## ", 1)]
+    for name in (*rules.RECORDS, rules.PAGE_ALERT, rules.WARN_ALERT):
+        if name not in (rules.START, rules.INCREASE):  # internal steps of the month-to-date sum
+            assert f"`{name}`" in section, name
