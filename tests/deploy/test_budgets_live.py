@@ -1,6 +1,6 @@
 """The budget rules and ``report --budgets`` against a real Prometheus (2.53, and 3 when built): the generated rules
 load and evaluate (the calendar arithmetic, ``@ end()`` inside the month-to-date subquery), and the report's
-month-to-date query runs and sees the spend a scraped app reports."""
+month-to-date query runs and sees the spend a scraped app reports; the dashboard's Budgets row has data."""
 
 from __future__ import annotations
 
@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engines import PrometheusServer, find_binary, prometheus_config, start_prometheus, start_prometheus3
+from engines import (
+    PrometheusServer,
+    dashboard_queries,
+    find_binary,
+    prometheus_config,
+    start_prometheus,
+    start_prometheus3,
+)
 from otel_holysheep.budgets import rules
 from otel_holysheep.budgets.spec import parse_budgets
 from otel_holysheep.report.cli import main as report
@@ -98,8 +105,14 @@ def test_rules_evaluate_and_the_report_reads_the_month(tmp_path: Path, binary: s
             assert abs(elapsed - (now - month_start.timestamp())) < 30
             budgets = {r["metric"]["budget"]: float(r["value"][1]) for r in prom.query(rules.BUDGET_USD)}
             assert budgets == {"team=search": 500.0, "model=gpt-4.1": 40.0}
-            # the pace is the average hourly increase since the rules started (minutes here): positive
-            assert all(float(r["value"][1]) > 0 for r in prom.query(rules.RATE))
+            # the pace: before the rules have seen a whole hour, the last hour's increase (never absent)
+            paces = {r["metric"]["budget"]: float(r["value"][1]) for r in prom.query(rules.RATE)}
+            assert set(paces) == set(budgets) and all(pace >= 0 for pace in paces.values()), paces
+            # the dashboard's Budgets row: every query answers one series per budget
+            budget_panels = [pq for pq in dashboard_queries(budgets=True) if pq not in dashboard_queries()]
+            assert len(budget_panels) == 5
+            for pq in budget_panels:
+                assert {r["metric"]["budget"] for r in prom.query(pq.expr)} == set(budgets), pq
             out, err = io.StringIO(), io.StringIO()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = report(["--prometheus", prom.url, "--budgets", str(budgets_file), "--format", "json"])

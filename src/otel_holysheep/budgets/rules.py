@@ -81,7 +81,9 @@ def rule_document(budgets: Budgets, selector: str | None = None) -> dict[str, An
                 f"or {BUDGET_USD} * 0"
             ),
         },
-        {"record": RATE, "expr": f"avg_over_time({INCREASE}[1d:{STEP}]) / 3600"},
+        # the pace: the average of the last day's whole hours; until the rules have seen a whole hour (just after
+        # they are loaded), the last hour's increase, so that there is a projection from the first evaluation
+        {"record": RATE, "expr": f"avg_over_time({INCREASE}[1d:{STEP}]) / 3600\nor {INCREASE} / 3600"},
         {"record": PROJECTED, "expr": f"{MTD} + {RATE} * (scalar({REMAINING_S}) + time() % 3600)"},
         {"record": REMAINING, "expr": f"{BUDGET_USD} - {MTD}"},
         {"record": RATIO, "expr": f"{PROJECTED} / {BUDGET_USD}"},
