@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from otel_holysheep.budgets import rules
-from otel_holysheep.budgets.spec import read_budgets
+from otel_holysheep.budgets.spec import parse_budgets, read_budgets
 from tests.engines import require_binary
 
 HERE = Path(__file__).resolve().parent
@@ -139,3 +139,20 @@ def test_the_readme_documents_the_runbook_anchor_and_every_series() -> None:
     for name in (*rules.RECORDS, rules.PAGE_ALERT, rules.WARN_ALERT):
         if name not in (rules.START, rules.INCREASE):  # internal steps of the month-to-date sum
             assert f"`{name}`" in section, name
+
+
+def test_thresholds_and_floor_come_from_the_file() -> None:
+    text = "budgets: [{team: a, monthly_usd: 50, min_spend_usd: 2.5}]\nwarn_at: 50%\npage_at: 90%\nmin_elapsed: 12h\n"
+    document = rules.rule_document(parse_budgets(text, "b.yaml"), 'job="x"')
+    by_name = {r.get("alert") or r["record"]: r for r in document["groups"][0]["rules"]}
+    assert by_name[rules.WARN_ALERT]["expr"].startswith(f"{rules.RATIO} >= 0.5 < 0.9\n")
+    assert by_name[rules.PAGE_ALERT]["expr"].startswith(f"{rules.RATIO} >= 0.9\n")
+    for alert in (rules.WARN_ALERT, rules.PAGE_ALERT):
+        assert f"on () {rules.ELAPSED} >= 43200)" in by_name[alert]["expr"]
+    assert "month is 12h old" in by_name[rules.PAGE_ALERT]["annotations"]["description"]
+    assert by_name[rules.PAGE_ALERT]["annotations"]["summary"].endswith("to reach 90% this month")
+    assert by_name[rules.MIN_SPEND]["expr"] == "vector(2.5)"
+    assert by_name[rules.BUDGET_USD]["expr"] == "vector(50)"
+    assert by_name[rules.INCREASE]["expr"] == (
+        'sum(increase(holysheep_cost_usd_total{team="a", job="x"}[1h])) or vector(0)'
+    )
