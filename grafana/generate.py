@@ -162,6 +162,7 @@ def bar_panel(
     w: int = 8,
     h: int = 8,
     colors: dash_models.FieldColorModeId = dash_models.FieldColorModeId.CONTINUOUS_BL_PU,
+    steps: tuple[tuple[float | None, str], ...] = GREEN,
 ) -> Any:
     """Horizontal bars per series; costs use green-yellow-red, other quantities a neutral palette."""
     return (
@@ -176,7 +177,7 @@ def bar_panel(
         .orientation(common_models.VizOrientation.HORIZONTAL)
         .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .color_scheme(dash.FieldColor().mode(colors))
-        .thresholds(thresholds(*GREEN))
+        .thresholds(thresholds(*steps))
         .with_target(target)
     )
 
@@ -660,6 +661,44 @@ def pipeline_row() -> list[Any]:
     ]
 
 
+# Recording rules the user generates with `otel-holysheep rules --budgets` (not shipped): these panels have data only
+# where that file is loaded. Budget series carry the budget's labels, not job/instance/model.
+BUDGET_PANELS = frozenset({"Projected month-end share of budget", "Spent this month and forecast", "Budget remaining"})
+
+
+def budget_row() -> list[Any]:
+    return [
+        bar_panel(
+            "Projected month-end share of budget",
+            "Spend this month plus the last day's pace to the month's end, as a share of each budget. Warning at 80%, "
+            "page at 100% (HolySheepBudgetProjectedWarning / HolySheepBudgetProjectedOverrun, from "
+            "`otel-holysheep rules --budgets`).",
+            "percentunit",
+            q("budget:holysheep_cost_usd:projected_ratio", "{{budget}}", instant=True),
+            w=8,
+            colors=dash_models.FieldColorModeId.THRESHOLDS,
+            steps=((None, "green"), (0.8, "yellow"), (1.0, "red")),
+        ),
+        ts(
+            "Spent this month and forecast",
+            "Month-to-date spend (UTC calendar month, to the last whole hour), the projected month-end spend and "
+            "the budget, per budget.",
+            "currencyUSD",
+            q("budget:holysheep_cost_usd:month_to_date", "{{budget}} spent", "A"),
+            q("budget:holysheep_cost_usd:projected_month_end", "{{budget}} projected", "B"),
+            q("budget:holysheep_budget_usd", "{{budget}} budget", "C"),
+            w=10,
+        ),
+        bar_panel(
+            "Budget remaining",
+            "Budget minus the spend this month (negative: over budget).",
+            "currencyUSD",
+            q("budget:holysheep_cost_usd:remaining", "{{budget}}", instant=True),
+            w=6,
+        ),
+    ]
+
+
 def comparison_table() -> Any:
     r = RANGE
     success = sel('status="success"')
@@ -735,6 +774,7 @@ def build_dashboard() -> dict[str, Any]:
         ("Rate limits and streams", limits_row()),
         ("Per-model comparison", [comparison_table()]),
         ("Pipeline health", pipeline_row()),
+        ("Budgets (otel-holysheep rules --budgets)", budget_row()),
     ]
     for title, panels in rows:
         builder = builder.with_row(dash.Row(title))
@@ -770,6 +810,7 @@ def dashboard_queries(
     interval: str = "15s",
     attribution: bool = False,
     pipeline: bool = False,
+    budgets: bool = False,
 ) -> list[PanelQuery]:
     """Every panel query of the dashboard (default: the generated one) with variables substituted: $job, $instance,
     $model by ``.*`` (or ``values``), $attribution by ``route``, $__rate_interval / $__range / $__interval by the
@@ -778,7 +819,8 @@ def dashboard_queries(
     The panels in ``ATTRIBUTION_PANELS`` return data only where the apps set attribution labels, which the default
     settings do not: they are left out unless ``attribution`` (tests that check every query returns data run apps
     with default settings; tests with attribution labels pass ``attribution=True``). The "Pipeline health" panels
-    (``PIPELINE_PANELS``) read the Collectors' own metrics: left out unless ``pipeline``."""
+    (``PIPELINE_PANELS``) read the Collectors' own metrics: left out unless ``pipeline``. The "Budgets" panels
+    (``BUDGET_PANELS``) read the rules `otel-holysheep rules --budgets` writes: left out unless ``budgets``."""
     dashboard = dashboard if dashboard is not None else build_dashboard()
     subst = {"job": ".*", "instance": ".*", "model": ".*", "attribution": "route", **(values or {})}
     builtins = {"__rate_interval": rate_interval, "__range": range_, "__interval": interval}
@@ -799,6 +841,8 @@ def dashboard_queries(
         if panel.get("title") in ATTRIBUTION_PANELS and not attribution:
             continue
         if panel.get("title") in PIPELINE_PANELS and not pipeline:
+            continue
+        if panel.get("title") in BUDGET_PANELS and not budgets:
             continue
         for target in panel.get("targets") or []:
             if "expr" in target:

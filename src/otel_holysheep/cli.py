@@ -1,4 +1,4 @@
-"""``otel-holysheep``: the project's command line (simulate, demo, report, doctor).
+"""``otel-holysheep``: the project's command line (simulate, demo, report, rules, doctor).
 
 The programs need more than the instrumentation (whose only dependencies are OpenTelemetry's): the ``cli`` extra
 (PyYAML, prometheus-client), and for the demo the ``demo`` extra. A program run without its extra says which one to
@@ -42,6 +42,12 @@ COMMANDS: Final = {
     ),
     "report": Command(
         "otel_holysheep.report.cli", "per-model table from Prometheus or a /metrics endpoint", "cli", _CLI_NEEDS
+    ),
+    "rules": Command(
+        "otel_holysheep.budgets.cli",
+        "Prometheus rules for monthly budgets: month-to-date, forecast, warn/page",
+        "cli",
+        _CLI_NEEDS,
     ),
     "doctor": Command(
         "otel_holysheep.doctor.cli",

@@ -143,6 +143,22 @@ def test_attribution_row(dashboard: dict[str, Any]) -> None:
     assert len(dashboard_queries(attribution=True)) == len(dashboard_queries()) + 4
 
 
+def test_budget_row_reads_only_the_budget_rules(dashboard: dict[str, Any]) -> None:
+    """The "Budgets" row shows the series `otel-holysheep rules --budgets` records, and dashboard_queries leaves it
+    out unless asked (those rules are the user's file, not loaded by default)."""
+    from otel_holysheep.budgets import rules
+
+    panels = [p for p in all_panels(dashboard["panels"]) if p["title"] in generate.BUDGET_PANELS]
+    assert {p["title"] for p in panels} == generate.BUDGET_PANELS
+    exprs = {t["expr"] for p in panels for t in p["targets"]}
+    assert exprs == {rules.RATIO, rules.MTD, rules.PROJECTED, rules.BUDGET_USD, rules.REMAINING}
+    share = next(p for p in panels if p["title"] == "Projected month-end share of budget")
+    steps = [(s["value"], s["color"]) for s in share["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+    assert steps == [(None, "green"), (0.8, "yellow"), (1.0, "red")]
+    assert len(dashboard_queries(budgets=True)) == len(dashboard_queries()) + 5
+    assert not {pq.panel for pq in dashboard_queries()} & generate.BUDGET_PANELS
+
+
 def test_only_current_panel_types(dashboard: dict[str, Any]) -> None:
     types = {p["type"] for p in all_panels(dashboard["panels"])}
     assert types <= {"timeseries", "stat", "gauge", "bargauge", "table", "row"}, types
@@ -170,6 +186,10 @@ def test_every_query_uses_the_datasource_variable_and_filters(dashboard: dict[st
                 # the Collectors' own metrics: every selector names their scrape job, and no app series is read
                 assert not METRIC_RE.findall(target["expr"]), target["expr"]
                 assert target["expr"].count("{") == target["expr"].count(generate.PIPELINE_JOB), target["expr"]
+                continue
+            if panel["title"] in generate.BUDGET_PANELS:
+                # the budget rules' own series (labelled by budget, not job/instance/model): no raw series is read
+                assert not METRIC_RE.findall(target["expr"]), target["expr"]
                 continue
             selectors = SELECTOR_RE.findall(target["expr"])
             assert selectors, target["expr"]

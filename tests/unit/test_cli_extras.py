@@ -1,4 +1,4 @@
-"""The programs (simulate, demo, report, doctor) need the [cli] / [demo] extras; the instrumentation does not. Run
+"""The programs need the [cli] / [demo] extras; the instrumentation does not. Run
 without its extra, a program names the pip command and exits 2, with no traceback, whichever way it is started."""
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def test_every_program_runs_when_its_extra_is_installed(capsys: pytest.CaptureFi
         ("otel_holysheep.report", "report", ("prometheus_client",), "cli"),
         ("otel_holysheep.doctor", "doctor", ("yaml", "prometheus_client"), "cli"),
         ("otel_holysheep.simulator", "simulate", ("yaml",), "cli"),
+        ("otel_holysheep.budgets", "rules", ("yaml",), "cli"),
         ("otel_holysheep.demo", "demo", ("openai", "httpx"), "demo"),
     ],
 )
@@ -79,6 +80,7 @@ def test_the_instrumentation_imports_without_the_extras() -> None:
         "from otel_holysheep._instrumentor import HolySheepInstrumentor\n"
         "from otel_holysheep._pricing import load_price_book\n"
         "import otel_holysheep.simulator, otel_holysheep.demo, otel_holysheep.report, otel_holysheep.doctor\n"
+        "import otel_holysheep.budgets\n"
         "print(len(load_price_book(None).models) > 0, HolySheepInstrumentor().instrumentation_dependencies())\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from .._config import ENV_PRICES_FILE
 from .._pricing import PriceBook, PriceBookError, read_price_file
-from . import queries, whatif_data
+from ..budgets.spec import BudgetError, Budgets, read_budgets
+from . import budget_status, queries, whatif_data
+from .budget_formats import RENDERERS as BUDGET_RENDERERS
 from .errors import ReportError
 from .formats import FORMATS, render
 from .sources import MetricsEndpointSource, PrometheusSource
@@ -32,6 +34,7 @@ examples:
   otel-holysheep report --prometheus http://localhost:9090 --by route       # spend per route of your app
   otel-holysheep report --metrics http://localhost:9464/metrics --by model,team
   otel-holysheep report --prometheus http://localhost:9090 --what-if --max-p95 2s --min-success 99%
+  otel-holysheep report --prometheus http://localhost:9090 --budgets budgets.yaml   # this month against budgets
 
 exit codes: 0 report printed, 1 nothing of ours to report (empty window, app not instrumented), 2 error."""
 
@@ -82,7 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"YAML or JSON price file merged over the built-in price book (default: ${ENV_PRICES_FILE} if set)",
     )
+    budgets = parser.add_argument_group(
+        "budgets", "this month's spend per budget of a budgets file (see otel-holysheep rules --budgets)"
+    )
+    budgets.add_argument(
+        "--budgets",
+        metavar="FILE",
+        help="print month-to-date spend, the last day's pace, the projected month-end and the budget instead of "
+        "the report (YAML or JSON budgets file)",
+    )
     return parser
+
+
+def read_budget_file(path: str) -> Budgets:
+    try:
+        return read_budgets(Path(path))
+    except BudgetError as error:
+        raise ReportError(f"budgets file: {error}") from None
 
 
 def price_book(path: str | None) -> PriceBook:
@@ -125,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     bounded = [args.max_p95, args.max_ttft, args.min_success, args.max_truncation]
     if not args.what_if and any(b is not None for b in bounded):
         parser.error("--max-p95, --max-ttft, --min-success and --max-truncation apply to --what-if")
+    if args.budgets is not None:
+        if args.what_if:
+            parser.error("--budgets and --what-if are two reports: ask for one at a time")
+        if args.window is not None:
+            parser.error("--window does not apply to --budgets: the window is the calendar month so far (UTC)")
+        if args.by != "model":
+            parser.error("--by does not apply to --budgets: the budgets file says what each budget covers")
     try:
         source: PrometheusSource | MetricsEndpointSource
         if args.prometheus is not None:
@@ -135,6 +161,16 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.timeout,
                 by=args.by,
             )
+            if args.print_queries and args.budgets is not None:
+                month = budget_status.Month.around(budget_status.current_time())
+                plan = budget_status.prometheus_queries(read_budget_file(args.budgets), prometheus.selector, month)
+                lines = [
+                    f"{name} {kind}: {promql}\n"
+                    for name, pair in plan.items()
+                    for kind, promql in zip(("month to date", "last day"), pair, strict=True)
+                ]
+                sys.stdout.write("".join(lines))
+                return 0
             if args.print_queries:
                 printed = {**prometheus.queries, **(whatif_data.extra_queries(prometheus) if args.what_if else {})}
                 sys.stdout.write("".join(f"{name}: {promql}\n" for name, promql in printed.items()))
@@ -142,6 +178,15 @@ def main(argv: list[str] | None = None) -> int:
             source = prometheus
         else:
             source = MetricsEndpointSource(args.metrics, timeout=args.timeout, by=args.by)
+        if args.budgets is not None:
+            budgets, now = read_budget_file(args.budgets), budget_status.current_time()
+            status = (
+                budget_status.from_prometheus(source, budgets, now)
+                if isinstance(source, PrometheusSource)
+                else budget_status.from_metrics(source, budgets, now)
+            )
+            title = f"{PROG} --budgets: {status.source}" if args.format in ("table", "markdown") else None
+            return _write(BUDGET_RENDERERS[args.format](status, title))
         if args.what_if:
             limits, book = bounds(args), price_book(args.prices)
             result = observations(source).what_if(book, limits)
