@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from otel_holysheep import _instruments
+from otel_holysheep import _buckets
 from otel_holysheep.report.model import TOTAL_LABEL, histogram_quantile
 
 # What main shipped before the series cut (f958f5f): the "before" side of the comparison.
@@ -36,8 +36,8 @@ BEFORE_DURATION_BUCKETS += (45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
 BEFORE_TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 30.0, 60.0)
 FIGURES = {
     # figure: (report row attribute, buckets today, the ladder inside them, buckets before)
-    "latency": ("p95_latency_s", _instruments.DURATION_BUCKETS, _instruments.DURATION_LADDER, BEFORE_DURATION_BUCKETS),
-    "ttft": ("p95_ttft_s", _instruments.TTFT_BUCKETS, _instruments.TTFT_LADDER, BEFORE_TTFT_BUCKETS),
+    "latency": ("p95_latency_s", _buckets.DURATION_BUCKETS, _buckets.DURATION_LADDER, BEFORE_DURATION_BUCKETS),
+    "ttft": ("p95_ttft_s", _buckets.TTFT_BUCKETS, _buckets.TTFT_LADDER, BEFORE_TTFT_BUCKETS),
 }
 
 
