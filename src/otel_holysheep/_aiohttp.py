@@ -41,7 +41,6 @@ def targets(module: Any) -> list[tuple[type, str, Any]]:
     closed = getattr(client_reqrep, "_CONNECTION_CLOSED_EXCEPTION", None)
     reader_type = _observed_reader_type(streams.StreamReader, module.ClientConnectionError, closed)
     flavor = Flavor(
-        "aiohttp",
         (asyncio.TimeoutError, TimeoutError),  # aiohttp's ServerTimeoutError and ConnectionTimeoutError included
         (module.ClientConnectorError,),
         _fields,

@@ -26,7 +26,6 @@ API or SDK release, another runtime context); tests cover both ways.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import weakref
@@ -39,12 +38,10 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from otel_holysheep import _names as n
+from otel_holysheep._attributes import OTHER, BoundedValues
 from otel_holysheep._config import ATTRIBUTION_ROUTE, AttributionSource
 from otel_holysheep._safety import call_safely
 
-_logger = logging.getLogger("otel_holysheep")
-
-OTHER: Final = "other"
 MAX_VALUE_CHARS: Final = 128
 # Values never put in a label: control characters, a URL (it may carry ids or tokens), or what looks like a credential.
 _REJECT: Final = re.compile(r"[\x00-\x1f\x7f]|://|^\s*(?:sk-|bearer\s|basic\s)", re.IGNORECASE)
@@ -91,50 +88,14 @@ def clean_value(raw: object) -> str:
     return value[:MAX_VALUE_CHARS]
 
 
-class BoundedValues:
-    """Caps the distinct values of one label per process; later values become ``other`` (one warning)."""
-
-    __slots__ = ("_admitted", "_cache", "_label", "_limit", "_lock", "_warned")
-
-    def __init__(self, label: str, limit: int) -> None:
-        self._label = label
-        self._limit = limit
-        self._admitted: set[str] = set()
-        # raw value -> (label value, cleaned value), for raw values seen before (bounded; a miss only costs time).
-        # Raw values are hashable: strings from baggage, attribute values (str, number, tuple) or None.
-        self._cache: dict[object, tuple[str, str]] = {None: ("", "")}
-        self._lock = threading.Lock()
-        self._warned = False
-
-    def value(self, raw: object) -> tuple[str, str]:
-        """(label value, cleaned value): the label value is bounded; the cleaned one goes on the span."""
-        hit = self._cache.get(raw)
-        return hit if hit is not None else self._new(raw)
-
-    def _new(self, raw: object) -> tuple[str, str]:
-        cleaned = clean_value(raw)
-        if cleaned and cleaned != OTHER:
-            with self._lock:
-                if cleaned not in self._admitted:
-                    if len(self._admitted) >= self._limit:
-                        self._warn()
-                        return OTHER, cleaned  # not cached: the cache stays bounded whatever the flood
-                    self._admitted.add(cleaned)
-        result = (cleaned, cleaned)
-        if len(self._cache) < 4 * self._limit + 16:
-            self._cache[raw] = result
-        return result
-
-    def _warn(self) -> None:
-        if not self._warned:
-            self._warned = True
-            _logger.warning(
-                "otel-holysheep: more than %d distinct values of attribution label %r; further values are labelled "
-                "%r (raise OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUTION_VALUES to see them)",
-                self._limit,
-                self._label,
-                OTHER,
-            )
+def attribution_values(label: str, limit: int) -> BoundedValues:
+    """The values of attribution label ``label`` in a process: at most ``limit`` distinct ones."""
+    return BoundedValues(
+        limit,
+        clean_value,
+        f"otel-holysheep: more than {limit} distinct values of attribution label {label!r}; further values are "
+        f"labelled {OTHER!r} (raise OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUTION_VALUES to see them)",
+    )
 
 
 class ServerSpans:
@@ -169,26 +130,25 @@ class ServerSpans:
             if span._kind is not _SERVER or not self.enabled:
                 return
             trace_id = span._context[0]  # a SpanContext is the tuple (trace_id, span_id, ...)
-        except AttributeError:  # a span without the SDK span's fields: the public API
-            try:
-                if span.kind is not _SERVER or not self.enabled:
-                    return
-                trace_id = _span_context(span).trace_id
-            except Exception:  # a route lost, never the app's span
-                _logger.debug("otel-holysheep: could not follow a server span", exc_info=True)
-                return
-        try:
-            index = self.by_trace_id
-            open_spans = index.get(trace_id)
-            if open_spans is not None:  # a nested server span of the same trace (an app calling itself)
-                open_spans.append(span)
-                return
-            if len(index) >= self.sweep_at:
-                self.sweep()
-            if len(index) < MAX_TRACKED_TRACES:
-                index[trace_id] = [span]
-        except Exception:  # a route lost, never the app's span
-            _logger.debug("otel-holysheep: could not follow a server span", exc_info=True)
+        except AttributeError:  # a span without the SDK span's fields: the public API (a route lost, never the span)
+            call_safely(self._follow_public, span)
+            return
+        call_safely(self._follow, span, trace_id)
+
+    def _follow_public(self, span: Any) -> None:
+        if span.kind is _SERVER and self.enabled:
+            self._follow(span, _span_context(span).trace_id)
+
+    def _follow(self, span: Any, trace_id: int) -> None:
+        index = self.by_trace_id
+        open_spans = index.get(trace_id)
+        if open_spans is not None:  # a nested server span of the same trace (an app calling itself)
+            open_spans.append(span)
+            return
+        if len(index) >= self.sweep_at:
+            self.sweep()
+        if len(index) < MAX_TRACKED_TRACES:
+            index[trace_id] = [span]
 
     def sweep(self) -> None:
         """Forget the traces whose server spans have all ended; sweep again when the index has doubled."""
@@ -323,7 +283,7 @@ class Attribution:
         self._baggage_keys = tuple(key for key in self._keys if key is not None)
         self._no_baggage = (None,) * len(self._baggage_keys)
         self._bounds = tuple(
-            (n.HOLYSHEEP_ATTRIBUTION_PREFIX + s.label, BoundedValues(s.label, max_values)) for s in sources
+            (n.HOLYSHEEP_ATTRIBUTION_PREFIX + s.label, attribution_values(s.label, max_values)) for s in sources
         )
         # raw values (the route, then the baggage values in key order) -> (label values, span attributes)
         self._cache: dict[tuple[object, ...], tuple[tuple[str, ...], dict[str, str]]] = {}

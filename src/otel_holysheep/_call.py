@@ -61,7 +61,6 @@ class Flavor(NamedTuple):
     for the body events to reach the call, or finishes it).
     """
 
-    name: str
     timeout_errors: tuple[type[BaseException], ...]
     connect_errors: tuple[type[BaseException], ...]
     fields: Callable[[Any], RequestFields]  # (request) -> what the core reads from it

@@ -13,7 +13,6 @@ the URL and hands the request to ``Hook.send`` / ``Hook.send_async`` with its :c
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -37,8 +36,6 @@ from otel_holysheep._safety import call_safely
 # True while a matched request is being sent in this thread / asyncio task. A client library running underneath
 # another one (the openai SDK's aiohttp client and LiteLLM's aiohttp transport run httpx over aiohttp) then sees the
 # same request again: the wrappers pass it straight through, so it is counted once, by the outer library.
-_logger = logging.getLogger("otel_holysheep")
-
 SENDING: ContextVar[bool] = ContextVar("otel_holysheep_sending", default=False)
 
 
@@ -70,7 +67,7 @@ class Hook:
         self.telemetry = telemetry
         self.prices = prices
         self.attribution = attribution
-        self.models = a.ModelLabels(settings.max_models)
+        self.models = a.model_labels(settings.max_models)
         self._hosts = index_base_urls(settings.base_urls)
 
     def route(self, url: Any) -> BaseUrl | None:
@@ -148,14 +145,7 @@ class Hook:
         attributed: tuple[str, ...] = ()
         attribution = self.attribution
         if attribution is not None:
-            try:  # inline rather than through call_safely: one call fewer on every attributed request
-                attributed = attribution.capture(attributes)
-            except Exception:
-                _logger.debug(
-                    "otel-holysheep: telemetry step Attribution.capture failed; the application is unaffected",
-                    exc_info=True,
-                )
-                attributed = attribution.empty
+            attributed = call_safely(attribution.capture, attributes, default=attribution.empty)
         name = f"{operation} {info.model}" if info is not None and info.model else operation
         # Tracing failing (a broken span processor) must not cost the metrics: fall back to a non-recording span.
         span = call_safely(self._start_span, name, attributes) or INVALID_SPAN

@@ -37,7 +37,7 @@ def targets(module: Any) -> list[tuple[type, str, Any]]:
         request._content = body
         request.headers["Content-Length"] = str(len(body))
 
-    flavor = Flavor(module.__name__, (module.TimeoutException,), (module.ConnectError,), _fields, set_body, observe)
+    flavor = Flavor((module.TimeoutException,), (module.ConnectError,), _fields, set_body, observe)
     return [
         (module.Client, METHOD, lambda original: _sync_wrapper(original, flavor)),
         (module.AsyncClient, METHOD, lambda original: _async_wrapper(original, flavor)),

@@ -30,7 +30,6 @@ def targets(module: Any) -> list[tuple[type, str, Any]]:
         _observe(urllib3, response, call)
 
     flavor = Flavor(
-        "requests",
         (module.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError),
         (module.exceptions.ConnectionError,),
         _fields,

@@ -40,9 +40,6 @@ class Tally:
     def set(self, key: tuple[str, ...], value: float) -> None:
         self._values[key] = value  # last value wins; a single dict store is atomic
 
-    def value(self, key: tuple[str, ...]) -> float:
-        return self._values.get(key, 0)
-
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
             items = list(self._values.items())
