@@ -85,7 +85,7 @@ def demo_workload(seed: int) -> Iterator[tuple[str, Kept, Kept]]:
     from prometheus_client import CollectorRegistry, generate_latest  # noqa: PLC0415
 
     from otel_holysheep import HolySheepInstrumentor  # noqa: PLC0415
-    from otel_holysheep._hook import ACTIVE  # noqa: PLC0415
+    from otel_holysheep._state import ACTIVE  # noqa: PLC0415
     from otel_holysheep.demo import run as demo  # noqa: PLC0415
     from otel_holysheep.demo import workload  # noqa: PLC0415
     from otel_holysheep.simulator import GatewaySimulator, Profile  # noqa: PLC0415

@@ -27,8 +27,6 @@ API or SDK release, another runtime context); tests cover both ways.
 from __future__ import annotations
 
 import re
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, Final
@@ -41,6 +39,7 @@ from otel_holysheep import _names as n
 from otel_holysheep._attributes import OTHER, BoundedValues
 from otel_holysheep._config import ATTRIBUTION_ROUTE, AttributionSource
 from otel_holysheep._safety import call_safely
+from otel_holysheep._state import PerProvider
 
 MAX_VALUE_CHARS: Final = 128
 # Values never put in a label: control characters, a URL (it may carry ids or tokens), or what looks like a credential.
@@ -201,27 +200,25 @@ def _span_context(span: Any) -> Any:
     return get() if get is not None else span.context
 
 
-_SERVER_SPANS: weakref.WeakKeyDictionary[Any, ServerSpans] = weakref.WeakKeyDictionary()
-_SERVER_SPANS_LOCK = threading.Lock()
+_SERVER_SPANS: Final[PerProvider[ServerSpans]] = PerProvider()
 
 
 def server_spans_for(tracer_provider: Any) -> ServerSpans | None:
-    """The :class:`ServerSpans` processor of ``tracer_provider`` (an SDK provider), added once per provider; ``None``
-    for a provider that takes no span processors (the API's no-op or proxy providers: no span has a route then)."""
+    """The :class:`ServerSpans` processor of ``tracer_provider`` (an SDK provider), added once per provider and
+    switched on; ``None`` for a provider that takes no span processors (the API's no-op or proxy providers: no span
+    has a route then)."""
     add = getattr(tracer_provider, "add_span_processor", None)
     if add is None:
         return None
-    with _SERVER_SPANS_LOCK:
-        try:
-            found = _SERVER_SPANS.get(tracer_provider)
-        except TypeError:  # not weakly referenceable: add one, do not remember it
-            found = None
-        if found is None:
-            found = _sdk_processor()
-            add(found)
-            call_safely(_SERVER_SPANS.__setitem__, tracer_provider, found)
-        found.enabled = True
-        return found
+
+    def create() -> ServerSpans:
+        processor = _sdk_processor()
+        add(processor)
+        return processor
+
+    found = _SERVER_SPANS.get(tracer_provider, create)
+    found.enabled = True
+    return found
 
 
 def _sdk_processor() -> ServerSpans:

@@ -7,7 +7,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from opentelemetry import context as otel_context
@@ -23,9 +22,6 @@ from otel_holysheep._safety import call_or_else, call_safely
 if TYPE_CHECKING:
     from otel_holysheep._config import BaseUrl
     from otel_holysheep._hook import Hook
-
-# The error type of the last failed attempt in this thread / asyncio task: the reason of the retry that follows.
-LAST_FAILURE: ContextVar[str | None] = ContextVar("otel_holysheep_last_failure", default=None)
 
 # The base of the context handed to histogram records for exemplars: only our span in it, nothing of the caller's.
 _EMPTY_CONTEXT: Final = otel_context.Context()
@@ -76,6 +72,7 @@ class Call:
     __slots__ = (
         "_done",
         "_lock",
+        "_marks",
         "attributed",
         "base",
         "decoder",
@@ -121,6 +118,7 @@ class Call:
         self.decoder: Decoder | None = None
         self.sse = False
         self._done = False
+        self._marks = True  # whether the finish sets the retry marker (see on_close)
         self._lock = threading.Lock()
 
     # --- the three ways in -----------------------------------------------------------------------------------
@@ -143,6 +141,8 @@ class Call:
         """
         self.headers_at = time.perf_counter()
         self.status_code = status_code
+        if status_code >= 400:  # the retry marker, set here: adapters observe headers inside the send
+            self.hook.last_failure.set(a.http_error_type(status_code))
         self._record_rate_limits(headers, status_code)
         content_type = headers.get("content-type", "")
         capture = self.hook.settings.capture_content
@@ -215,9 +215,14 @@ class Call:
         self.finish(status, error, info, outcome if self.sse else None)
 
     def on_close(self) -> None:
-        """Closed (or collected) before the end of the body: the application stopped reading."""
+        """Closed (or collected) before the end of the body: the application stopped reading.
+
+        Sets no retry marker: a close can come from the garbage collector (a dropped stream, its dropped iterator),
+        which runs in whatever context it interrupted, another request's between its attempts maybe. An HTTP error
+        status was marked when its headers arrived, in the application's own context."""
         if self._done:
             return
+        self._marks = False
         info = self._info()
         if self.status_code >= 400:
             self.finish(a.STATUS_FAILURE, a.http_error_type(self.status_code), info, None)
@@ -249,8 +254,8 @@ class Call:
             self._done = True
         end = time.perf_counter()
         self.hook.telemetry.active.add((self.model,), -1)  # first, so the in-flight gauge can never leak
-        if error != a.ERROR_CANCELLED:
-            LAST_FAILURE.set(error)
+        if error != a.ERROR_CANCELLED and self._marks:
+            self.hook.last_failure.set(error)
         # Metrics and the span are independent steps: a failure in one must not lose the other.
         result = call_safely(self._record, end, status, error, info, outcome)
         usage, cost = result if result is not None else (None, None)

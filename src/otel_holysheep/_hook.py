@@ -7,8 +7,8 @@ once, and the call is finished exactly once: when the body has been read to its 
 garbage-collected. Every telemetry step runs under the never-raise guard; the application's own exceptions pass
 through unchanged.
 
-A client library is an adapter (``_httpx``, ``_requests``, ``_aiohttp``): its wrapper reads ``ACTIVE.hook``, routes
-the URL and hands the request to ``Hook.send`` / ``Hook.send_async`` with its :class:`Flavor`.
+A client library is an adapter (``_httpx``, ``_requests``, ``_aiohttp``): its wrapper reads ``_state.ACTIVE.hook``,
+routes the URL and hands the request to ``Hook.send`` / ``Hook.send_async`` with its :class:`Flavor`.
 """
 
 from __future__ import annotations
@@ -26,29 +26,12 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
 from otel_holysheep._attribution import Attribution
-from otel_holysheep._call import LAST_FAILURE, Call, Flavor
+from otel_holysheep._call import Call, Flavor
 from otel_holysheep._config import BaseUrl, Settings, index_base_urls, match_base_url
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import add_stream_usage_option, parse_request, request_messages
 from otel_holysheep._pricing import PriceBook
 from otel_holysheep._safety import call_safely
-
-# True while a matched request is being sent in this thread / asyncio task. A client library running underneath
-# another one (the openai SDK's aiohttp client and LiteLLM's aiohttp transport run httpx over aiohttp) then sees the
-# same request again: the wrappers pass it straight through, so it is counted once, by the outer library.
-SENDING: ContextVar[bool] = ContextVar("otel_holysheep_sending", default=False)
-
-
-class Active:
-    """The switch every wrapper reads: the configured hook, or ``None`` when uninstrumented (pass straight through)."""
-
-    __slots__ = ("hook",)
-
-    def __init__(self) -> None:
-        self.hook: Hook | None = None
-
-
-ACTIVE = Active()
 
 
 class Hook:
@@ -68,6 +51,14 @@ class Hook:
         self.prices = prices
         self.attribution = attribution
         self.models = a.model_labels(settings.max_models)
+        # True while a matched request is being sent in this thread / asyncio task. A client library running
+        # underneath another one (the openai SDK's aiohttp client and LiteLLM's aiohttp transport run httpx over
+        # aiohttp) then sees the same request again: the wrappers pass it straight through, so it is counted once, by
+        # the outer library.
+        self.sending: ContextVar[bool] = ContextVar("otel_holysheep_sending", default=False)
+        # The error type of the last failed attempt in this thread / asyncio task: the reason of the retry that
+        # follows. Written only where the application's own context is current (never from a finalizer).
+        self.last_failure: ContextVar[str | None] = ContextVar("otel_holysheep_last_failure", default=None)
         self._hosts = index_base_urls(settings.base_urls)
 
     def route(self, url: Any) -> BaseUrl | None:
@@ -119,7 +110,7 @@ class Hook:
         model = self.models.label(info.model if info else None)
         attempt = attempt_of(fields.retry_count)
         if attempt:
-            self.telemetry.retries.add((model, a.retry_reason(LAST_FAILURE.get())))
+            self.telemetry.retries.add((model, a.retry_reason(self.last_failure.get())))
         operation = a.operation_of(endpoint)
         attributes: dict[str, Any] = {
             n.GEN_AI_OPERATION_NAME: operation,
@@ -161,14 +152,14 @@ class Hook:
         if call is None:
             return run()
         token = call_safely(_attach, call)
-        sending = SENDING.set(True)
+        sending = self.sending.set(True)
         try:
             response = run()
         except BaseException as exc:
             call_safely(call.fail, exc)
             raise
         finally:
-            SENDING.reset(sending)
+            self.sending.reset(sending)
             if token is not None:
                 call_safely(otel_context.detach, token)
         if call_safely(_observe, flavor, request, response, call, False) is None:
@@ -181,14 +172,14 @@ class Hook:
         if call is None:
             return await run()
         token = call_safely(_attach, call)
-        sending = SENDING.set(True)
+        sending = self.sending.set(True)
         try:
             response = await run()
         except BaseException as exc:
             call_safely(call.fail, exc)
             raise
         finally:
-            SENDING.reset(sending)
+            self.sending.reset(sending)
             if token is not None:
                 call_safely(otel_context.detach, token)
         if call_safely(_observe, flavor, request, response, call, True) is None:

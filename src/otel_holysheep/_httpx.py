@@ -11,15 +11,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from otel_holysheep._call import Call, Flavor, RequestFields, response_headers
-from otel_holysheep._hook import ACTIVE, SENDING
 from otel_holysheep._safety import call_safely
+from otel_holysheep._state import ACTIVE, Session
 from otel_holysheep._stream import make_stream_types
 
 METHOD = "_send_single_request"
 
 
-def targets(module: Any) -> list[tuple[type, str, Any]]:
-    """(class, method name, wrapper factory) for every method this adapter wraps in ``module``."""
+def targets(module: Any, session: Session) -> list[tuple[type, str, Any]]:
+    """(class, method name, wrapper factory) for every method this adapter wraps in ``module`` (no state of its own
+    in ``session``)."""
     sync_stream, async_stream = make_stream_types(module)
 
     def observe(request: Any, response: Any, call: Call, is_async: bool) -> None:
@@ -75,7 +76,7 @@ def _sync_wrapper(original: Any, flavor: Flavor) -> Any:
         hook = ACTIVE.hook
         if hook is not None:
             base = call_safely(hook.route, request.url)
-            if base is not None and not SENDING.get():  # not already measured one library up
+            if base is not None and not hook.sending.get():  # not already measured one library up
                 return hook.send(flavor, request, base, lambda: original(self, request))
         return original(self, request)
 
@@ -87,7 +88,7 @@ def _async_wrapper(original: Any, flavor: Flavor) -> Any:
         hook = ACTIVE.hook
         if hook is not None:
             base = call_safely(hook.route, request.url)
-            if base is not None and not SENDING.get():  # not already measured one library up
+            if base is not None and not hook.sending.get():  # not already measured one library up
                 return await hook.send_async(flavor, request, base, lambda: original(self, request))
         return await original(self, request)
 

@@ -16,14 +16,13 @@ provider continues the same cumulative series instead of registering callbacks t
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any, Final, Generic, Literal, TypeVar, overload
 
 from opentelemetry.metrics import Histogram, Meter
 
 from otel_holysheep import _buckets as b
 from otel_holysheep import _names as n
+from otel_holysheep._state import PerProvider
 from otel_holysheep._tally import Tally
 
 Kind = Literal["counter", "up_down_counter", "gauge", "histogram"]
@@ -253,22 +252,15 @@ TABLE: Final = table_of(Telemetry)
 """The instrument table, in creation order."""
 
 
-_BY_METER: weakref.WeakKeyDictionary[Any, Telemetry] = weakref.WeakKeyDictionary()
-_BY_METER_LOCK = threading.Lock()
+_BY_METER: Final[PerProvider[Telemetry]] = PerProvider()
 
 
 def create_telemetry(meter: Meter, attribution: tuple[str, ...] = ()) -> Telemetry:
     """The :class:`Telemetry` of ``meter``, created once per meter (its attributed counters relabelled when the
     attribution labels changed since)."""
-    with _BY_METER_LOCK:
-        try:
-            telemetry = _BY_METER[meter]
-        except KeyError:
-            telemetry = Telemetry(meter, attribution)
-            _BY_METER[meter] = telemetry
-            return telemetry
-        except TypeError:  # a meter that cannot be weakly referenced: no reuse, but still correct once
-            return Telemetry(meter, attribution)
+
+    def relabel(telemetry: Telemetry) -> None:
         if telemetry.attribution != attribution:
             telemetry.set_attribution(attribution)
-        return telemetry
+
+    return _BY_METER.get(meter, lambda: Telemetry(meter, attribution), relabel)
