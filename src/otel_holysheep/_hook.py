@@ -31,6 +31,7 @@ from otel_holysheep._config import BaseUrl, Settings, index_base_urls, match_bas
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import add_stream_usage_option, parse_request, request_messages
 from otel_holysheep._pricing import PriceBook
+from otel_holysheep._recorder import Attempt, Recorder
 from otel_holysheep._safety import call_safely
 
 
@@ -51,6 +52,7 @@ class Hook:
         self.prices = prices
         self.attribution = attribution
         self.models = a.model_labels(settings.max_models)
+        self.recorder = Recorder(settings, telemetry, prices, self.models)
         # True while a matched request is being sent in this thread / asyncio task. A client library running
         # underneath another one (the openai SDK's aiohttp client and LiteLLM's aiohttp transport run httpx over
         # aiohttp) then sees the same request again: the wrappers pass it straight through, so it is counted once, by
@@ -140,8 +142,9 @@ class Hook:
         name = f"{operation} {info.model}" if info is not None and info.model else operation
         # Tracing failing (a broken span processor) must not cost the metrics: fall back to a non-recording span.
         span = call_safely(self._start_span, name, attributes) or INVALID_SPAN
-        self.telemetry.active.add((model,), 1)
-        return Call(self, flavor, span, start, model, endpoint, operation, base, attributed)
+        identity = Attempt(span, start, model, endpoint, operation, base, attributed)
+        self.recorder.begun(identity)
+        return Call(flavor, identity, self.recorder, self.last_failure, self.settings.capture_content)
 
     def _start_span(self, name: str, attributes: dict[str, Any]) -> Span:
         return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
@@ -188,7 +191,7 @@ class Hook:
 
 
 def _attach(call: Call) -> object:
-    return otel_context.attach(trace.set_span_in_context(call.span))
+    return otel_context.attach(trace.set_span_in_context(call.attempt.span))
 
 
 def _observe(flavor: Flavor, request: Any, response: Any, call: Call, is_async: bool) -> bool:

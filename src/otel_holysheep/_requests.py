@@ -13,7 +13,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from otel_holysheep._call import RESPONSE_HEADER_NAMES, Call, Flavor, RequestFields
+from otel_holysheep._call import Call, Flavor, RequestFields
+from otel_holysheep._headers import RESPONSE_HEADER_NAMES
 from otel_holysheep._safety import call_safely
 from otel_holysheep._state import ACTIVE, Session
 
