@@ -18,7 +18,7 @@ import weakref
 from typing import Any, NamedTuple
 
 from otel_holysheep._call import Call, Flavor, RequestFields
-from otel_holysheep._headers import response_headers
+from otel_holysheep._parsing.headers import response_headers
 from otel_holysheep._safety import call_safely
 from otel_holysheep._state import ACTIVE, Session
 

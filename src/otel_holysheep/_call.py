@@ -14,8 +14,8 @@ from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 from otel_holysheep import _attributes as a
-from otel_holysheep._headers import parse_response_headers
 from otel_holysheep._parsing import Decoder, JsonScanner, ResponseInfo, SseScanner, decoder_for
+from otel_holysheep._parsing.headers import parse_response_headers
 from otel_holysheep._recorder import Attempt, Outcome, Recorder
 from otel_holysheep._safety import call_or_else, call_safely
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from otel_holysheep._call import Call, Flavor, RequestFields
-from otel_holysheep._headers import response_headers
+from otel_holysheep._parsing.headers import response_headers
 from otel_holysheep._safety import call_safely
 from otel_holysheep._state import ACTIVE, Session
 from otel_holysheep._stream import make_stream_types

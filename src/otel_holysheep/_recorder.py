@@ -13,9 +13,9 @@ from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
 from otel_holysheep._attributes import BoundedValues
 from otel_holysheep._config import TIME_TO_HEADERS_ALL, BaseUrl, Settings
-from otel_holysheep._headers import ResponseHeaders
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import Usage, cap_text
+from otel_holysheep._parsing.headers import ResponseHeaders
 from otel_holysheep._pricing import PriceBook
 from otel_holysheep._safety import call_safely
 

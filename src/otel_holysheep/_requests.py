@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from otel_holysheep._call import Call, Flavor, RequestFields
-from otel_holysheep._headers import RESPONSE_HEADER_NAMES
+from otel_holysheep._parsing.headers import RESPONSE_HEADER_NAMES
 from otel_holysheep._safety import call_safely
 from otel_holysheep._state import ACTIVE, Session
 

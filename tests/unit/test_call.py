@@ -11,8 +11,8 @@ from opentelemetry.trace import INVALID_SPAN
 
 from otel_holysheep._call import Call, Flavor, RequestFields
 from otel_holysheep._config import BaseUrl
-from otel_holysheep._headers import ResponseHeaders
 from otel_holysheep._parsing import SseScanner
+from otel_holysheep._parsing.headers import ResponseHeaders
 from otel_holysheep._recorder import Attempt, Outcome
 
 SSE = (

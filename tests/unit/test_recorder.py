@@ -14,9 +14,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_holysheep._attributes import model_labels
 from otel_holysheep._config import BaseUrl, Settings
-from otel_holysheep._headers import RateLimit, parse_response_headers, response_headers
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import Usage
+from otel_holysheep._parsing.headers import RateLimit, parse_response_headers, response_headers
 from otel_holysheep._pricing import load_price_book
 from otel_holysheep._recorder import Attempt, Outcome, Recorder
 
