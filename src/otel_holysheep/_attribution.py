@@ -27,8 +27,7 @@ API or SDK release, another runtime context); tests cover both ways.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from contextvars import ContextVar
+from collections.abc import Sequence
 from typing import Any, Final
 
 from opentelemetry import baggage, trace
@@ -39,6 +38,9 @@ from otel_holysheep import _names as n
 from otel_holysheep._attributes import OTHER, BoundedValues
 from otel_holysheep._config import ATTRIBUTION_ROUTE, AttributionSource
 from otel_holysheep._safety import call_safely
+from otel_holysheep._sdk import BAGGAGE_KEY, CURRENT_SPAN_KEY, current_context_reader, ended
+from otel_holysheep._sdk import attribute as _attribute
+from otel_holysheep._sdk import span_context as _span_context
 from otel_holysheep._state import PerProvider
 
 MAX_VALUE_CHARS: Final = 128
@@ -51,27 +53,6 @@ SWEEP_AT_LEAST: Final = 8
 # Distinct raw value combinations remembered with their labels (bounded: cleared when full, a miss only costs time).
 MAX_CACHED_COMBINATIONS: Final = 4096
 _SERVER: Final = SpanKind.SERVER
-_ABSENT: Final = object()  # a span without the SDK's field: read it through the public API
-CURRENT_SPAN_KEY: str | None
-try:  # the context key of the current span: read directly, without get_current_span's isinstance check on an ABC
-    from opentelemetry.trace.propagation import _SPAN_KEY as CURRENT_SPAN_KEY
-except ImportError:  # pragma: no cover - an API without it: get_current_span
-    CURRENT_SPAN_KEY = None
-BAGGAGE_KEY: str | None
-try:  # the context key of the baggage entries (a dict): read directly, without get_all's copy into a mapping proxy
-    from opentelemetry.baggage import _BAGGAGE_KEY as BAGGAGE_KEY
-except ImportError:  # pragma: no cover - an API without it: get_all
-    BAGGAGE_KEY = None
-
-
-def current_context_reader() -> Callable[[], otel_context.Context]:
-    """The cheapest way to read the current OpenTelemetry context: the ``get`` of the API's own context variable when
-    the runtime context is the default contextvars one, else ``opentelemetry.context.get_current``."""
-    try:
-        variable = otel_context._RUNTIME_CONTEXT._current_context  # type: ignore[attr-defined]
-    except AttributeError:  # another runtime context (OTEL_PYTHON_CONTEXT) or API release
-        return otel_context.get_current
-    return variable.get if isinstance(variable, ContextVar) else otel_context.get_current
 
 
 def clean_value(raw: object) -> str:
@@ -182,24 +163,6 @@ class ServerSpans:
         return None
 
 
-def ended(span: Any) -> bool:
-    """Whether ``span`` has ended: the SDK span's end time, else ``not is_recording()``."""
-    end_time = getattr(span, "_end_time", _ABSENT)
-    if end_time is _ABSENT:
-        return not span.is_recording()
-    return end_time is not None
-
-
-def _span_context(span: Any) -> Any:
-    """The span context of an SDK span (its field) or of any span (``get_span_context``, or a read-only span's
-    ``context``)."""
-    context = getattr(span, "_context", None)
-    if context is not None:
-        return context
-    get = getattr(span, "get_span_context", None)
-    return get() if get is not None else span.context
-
-
 _SERVER_SPANS: Final[PerProvider[ServerSpans]] = PerProvider()
 
 
@@ -241,16 +204,6 @@ def route_of(span: Any, server_spans: ServerSpans | None) -> object:
         if span is None:
             return None
     return _attribute(span, n.HTTP_ROUTE)
-
-
-def _attribute(span: Any, key: str) -> object:
-    """An attribute of a span: from the SDK span's attribute dict, else through its public ``attributes``."""
-    values = getattr(getattr(span, "_attributes", None), "_dict", None)  # the SDK's BoundedAttributes' dict
-    if values is None:
-        values = getattr(span, "attributes", None)
-        if values is None:
-            return None
-    return values.get(key)
 
 
 class Attribution:

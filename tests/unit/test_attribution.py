@@ -349,22 +349,6 @@ class _PublicSpan(trace.Span):
         del exception, args, kwargs
 
 
-def test_the_fast_reads_rely_on_fields_this_sdk_has() -> None:
-    """The hot path reads these SDK and API fields directly; an upgrade that drops one fails here (the fallbacks,
-    tested below, keep attribution working, only slower)."""
-    provider = TracerProvider()
-    span = provider.get_tracer("t").start_span("GET", kind=SpanKind.SERVER, attributes={"http.route": "/a"})
-    assert span._kind is SpanKind.SERVER
-    assert span._context[0] == span.get_span_context().trace_id
-    assert span._attributes._dict == {"http.route": "/a"}
-    assert span._end_time is None
-    span.end()
-    assert span._end_time is not None
-    assert _attribution.CURRENT_SPAN_KEY is not None and _attribution.BAGGAGE_KEY is not None
-    assert _attribution.current_context_reader() != otel_context.get_current  # the context variable's own get
-    provider.shutdown()
-
-
 def test_spans_without_sdk_fields_go_through_the_public_api() -> None:
     provider, spans, tracer = _tracer()
     attribution = Attribution([ROUTE], 100, spans)
