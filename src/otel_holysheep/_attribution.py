@@ -37,11 +37,11 @@ from opentelemetry.trace import SpanKind
 from otel_holysheep import _names as n
 from otel_holysheep._attributes import OTHER, BoundedValues
 from otel_holysheep._config import ATTRIBUTION_ROUTE, AttributionSource
+from otel_holysheep._registry import PerProvider
 from otel_holysheep._safety import call_safely
 from otel_holysheep._sdk import BAGGAGE_KEY, CURRENT_SPAN_KEY, current_context_reader, ended
 from otel_holysheep._sdk import attribute as _attribute
 from otel_holysheep._sdk import span_context as _span_context
-from otel_holysheep._state import PerProvider
 
 MAX_VALUE_CHARS: Final = 128
 # Values never put in a label: control characters, a URL (it may carry ids or tokens), or what looks like a credential.

@@ -22,7 +22,7 @@ from opentelemetry.metrics import Histogram, Meter
 
 from otel_holysheep import _buckets as b
 from otel_holysheep import _names as n
-from otel_holysheep._state import PerProvider
+from otel_holysheep._registry import PerProvider
 from otel_holysheep._tally import Tally
 
 Kind = Literal["counter", "up_down_counter", "gauge", "histogram"]

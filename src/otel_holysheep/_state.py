@@ -7,22 +7,17 @@ observed. ``instrument()`` creates it and switches ``ACTIVE`` to it; ``uninstrum
 their own session's objects and finish there.
 
 What a provider has been given cannot be taken back: an observable instrument's callback, a span processor. Those
-are remembered per provider (:class:`PerProvider`, weak keys) for the life of the process, so that an instrument()
+are remembered per provider (``_registry.PerProvider``, weak keys) for the life of the process, so that an instrument()
 after an uninstrument() with the same providers continues the same series instead of registering twice.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from otel_holysheep._attribution import ServerSpans
     from otel_holysheep._hook import Hook
-
-_V = TypeVar("_V")
 
 
 class Session:
@@ -68,26 +63,3 @@ class Active:
 
 
 ACTIVE = Active()
-
-
-class PerProvider(Generic[_V]):
-    """One value per provider (a meter or a tracer provider), created once and kept while the provider lives."""
-
-    def __init__(self) -> None:
-        self._values: weakref.WeakKeyDictionary[Any, _V] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-
-    def get(self, provider: Any, create: Callable[[], _V], update: Callable[[_V], None] | None = None) -> _V:
-        """The value of ``provider``: created by ``create()`` the first time, else passed to ``update``. A provider
-        that cannot be weakly referenced gets a new value each time (correct once, not remembered)."""
-        with self._lock:
-            try:
-                found = self._values.get(provider)
-            except TypeError:
-                return create()
-            if found is None:
-                found = create()
-                self._values[provider] = found
-            elif update is not None:
-                update(found)
-            return found
