@@ -113,7 +113,8 @@ class Call:
         if status_code >= 400:  # the retry marker, set here: adapters observe headers inside the send
             self.last_failure.set(a.http_error_type(status_code))
         parsed = parse_response_headers(status_code, headers)
-        call_safely(self.recorder.headers, self.attempt, parsed)
+        if parsed.rate_limits or parsed.retry_after is not None:
+            self.recorder.headers(self.attempt, parsed)
         content_type = parsed.content_type
         capture = self.capture
         if "text/event-stream" in content_type:
@@ -227,16 +228,17 @@ class Call:
             self.last_failure.set(error)
         scanner = self.scanner
         chunks = scanner.info.content_chunks if isinstance(scanner, SseScanner) else 0
+        # tuple.__new__ rather than Outcome(...): the same record without the NamedTuple's Python-level __new__
         if info is None:
-            result = Outcome(
+            result = tuple.__new__(Outcome, (
                 status, error, outcome, self.status_code, end, self.headers_at, self.first_token_at, self.sse,
                 None, None, None, (), None, chunks,
-            )  # fmt: skip
+            ))  # fmt: skip
         else:
             text = info.output_text
-            result = Outcome(
+            result = tuple.__new__(Outcome, (
                 status, error, outcome, self.status_code, end, self.headers_at, self.first_token_at, self.sse,
                 info.usage, info.response_model, info.response_id, tuple(info.finish_reasons),
                 "".join(text) if text is not None else None, chunks,
-            )  # fmt: skip
+            ))  # fmt: skip
         self.recorder.finished(self.attempt, result)

@@ -142,8 +142,8 @@ class Hook:
         name = f"{operation} {info.model}" if info is not None and info.model else operation
         # Tracing failing (a broken span processor) must not cost the metrics: fall back to a non-recording span.
         span = call_safely(self._start_span, name, attributes) or INVALID_SPAN
-        identity = Attempt(span, start, model, endpoint, operation, base, attributed)
-        self.recorder.begun(identity)
+        identity = tuple.__new__(Attempt, (span, start, model, endpoint, operation, base, attributed))  # see Outcome
+        self.telemetry.active.add((model,), 1)
         return Call(flavor, identity, self.recorder, self.last_failure, self.settings.capture_content)
 
     def _start_span(self, name: str, attributes: dict[str, Any]) -> Span:

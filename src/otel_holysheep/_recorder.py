@@ -65,9 +65,6 @@ class Recorder:
         self.prices = prices
         self.models = models
 
-    def begun(self, attempt: Attempt) -> None:
-        self.telemetry.active.add((attempt.model,), 1)
-
     def headers(self, attempt: Attempt, headers: ResponseHeaders) -> None:
         """What the response headers say: the rate-limit gauges, the advised wait."""
         t = self.telemetry

@@ -74,7 +74,7 @@ def test_a_success_with_usage() -> None:
     # gpt-4.1: 800 uncached input at 2.00, 200 cached at 0.50, 100 output at 8.00 per 1M tokens
     ((labels, cost),) = points["holysheep.cost.usd"]
     assert labels == {"model": "gpt-4.1"} and cost == pytest.approx((800 * 2.0 + 200 * 0.5 + 100 * 8.0) / 1e6)
-    assert points["holysheep.active_requests"] == [({"model": "gpt-4.1"}, -1)]  # begun() adds the +1
+    assert points["holysheep.active_requests"] == [({"model": "gpt-4.1"}, -1)]  # Hook.begin adds the +1
     assert "gen_ai.client.operation.duration" not in points  # off by default
     (span,) = s.exporter.get_finished_spans()
     assert span.attributes is not None
