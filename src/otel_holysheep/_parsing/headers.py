@@ -59,14 +59,16 @@ def response_headers(items: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
 
 def parse_response_headers(status_code: int, headers: Mapping[str, str]) -> ResponseHeaders:
     """``headers`` holds (at least) the ``RESPONSE_HEADER_NAMES`` present, lower-cased, repeats joined by ", "."""
+    # Every request pays this: the records are built with tuple.__new__, without the NamedTuples' Python __new__.
     limits = []
     for kind, remaining_header, limit_header in _RATELIMIT_HEADERS:
         remaining = _number(headers.get(remaining_header))
         limit = _number(headers.get(limit_header))
         if remaining is not None or limit is not None:
-            limits.append(RateLimit(kind, remaining, limit))
+            limits.append(tuple.__new__(RateLimit, (kind, remaining, limit)))
     wait = retry_after_seconds(headers) if status_code in RETRY_AFTER_STATUSES else None
-    return ResponseHeaders(headers.get("content-type", ""), headers.get("content-encoding"), tuple(limits), wait)
+    content_type, encoding = headers.get("content-type", ""), headers.get("content-encoding")
+    return tuple.__new__(ResponseHeaders, (content_type, encoding, tuple(limits), wait))
 
 
 def _number(raw: str | None) -> float | None:
