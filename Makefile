@@ -96,10 +96,13 @@ bench: $(STAMP) $(BENCH_STAMP)
 bench-instructions: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m benchmarks.instructions
 
+# Every Python file of the repository (tests/unit/test_lint_scope.py checks it): the package and its tests, the
+# benchmarks, the dashboard generator. mypy: the package, the benchmarks and the generator.
+LINT_PATHS := src tests benchmarks grafana
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
-	$(VENV)/bin/mypy
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy src/otel_holysheep benchmarks grafana/generate.py
 
 dashboards: $(STAMP)
 	$(PY) grafana/generate.py

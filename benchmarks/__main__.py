@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases, exemplars, series
+from benchmarks import _setup, cases, exemplars, series
 from benchmarks._report import evaluate, print_results
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -45,7 +45,7 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     with cases.providers() as p:
         # Touch the peers once so the official OpenAI instrumentation's availability is part of the machine record.
-        cases.s.official_openai(p)
+        _setup.official_openai(p)
         info = machine()
         for name in selected:
             print(f"... {name}", file=sys.stderr, flush=True)

@@ -164,14 +164,14 @@ def requests_session(canned: Canned) -> Any:
     status, headers, body = canned
     header_dict = {k.decode(): v.decode() for k, v in headers}
     head = f"HTTP/1.1 {status} OK\r\n".encode() + b"".join(k + b": " + v + b"\r\n" for k, v in headers) + b"\r\n"
-    parsed = http.client.HTTPResponse(_MemorySocket(head), method="POST")
+    parsed = http.client.HTTPResponse(_MemorySocket(head), method="POST")  # type: ignore[arg-type]  # makefile()
     parsed.begin()
     state = {k: v for k, v in vars(parsed).items() if k != "fp"}  # status line, headers, length, chunked, will_close
 
     class FakePool:
         def urlopen(self, method: str, url: str, **kwargs: Any) -> Any:
             content = body if isinstance(body, bytes) else b"".join(body())
-            original = http.client.HTTPResponse(_MemorySocket(content), method=method)
+            original = http.client.HTTPResponse(_MemorySocket(content), method=method)  # type: ignore[arg-type]
             vars(original).update(state)
             return urllib3.HTTPResponse(
                 original,

@@ -68,8 +68,10 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
 
             # paired like every overhead: the median over rounds of (attribution on - defaults, same round)
             def paired(name: str, rows: dict[str, Any] = rows) -> float:
-                return statistics.median(
-                    a - b for a, b in zip(rows[name]["rounds_cpu_us"], rows[HS]["rounds_cpu_us"], strict=True)
+                return float(
+                    statistics.median(
+                        a - b for a, b in zip(rows[name]["rounds_cpu_us"], rows[HS]["rounds_cpu_us"], strict=True)
+                    )
                 )
 
             added = paired(ATTRIBUTION)

@@ -281,7 +281,7 @@ def openai_sdk(p: s.Providers, rounds: int, iterations: int) -> dict[str, Any]:
 
     http_client = httpx2.Client(transport=f.transport("httpx2", f.chat_json()))
     client = openai.OpenAI(api_key="sk-bench", base_url=f.GATEWAY, http_client=http_client, max_retries=0)
-    messages = f.CHAT_REQUEST["messages"]
+    messages: Any = f.CHAT_REQUEST["messages"]
 
     def run(n: int) -> None:
         create = client.chat.completions.create

@@ -52,7 +52,7 @@ def _workload(scenario: str, variant: str) -> tuple[Callable[[int], None], Any]:
     from benchmarks import _setup as s  # noqa: PLC0415
     from benchmarks import cases  # noqa: PLC0415
 
-    s.BatchSpanProcessor = export.SimpleSpanProcessor  # type: ignore[misc]  # no timer-driven worker thread
+    s.BatchSpanProcessor = export.SimpleSpanProcessor  # type: ignore[attr-defined,assignment]  # no timer-driven worker thread
     p = s.Providers()
     if scenario.startswith("attribution"):
         client = httpx.Client(transport=f.transport("httpx", f.chat_json()))

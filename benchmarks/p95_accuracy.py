@@ -27,17 +27,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from otel_holysheep import _instruments
+from otel_holysheep import _buckets
 from otel_holysheep.report.model import TOTAL_LABEL, histogram_quantile
 
 # What main shipped before the series cut (f958f5f): the "before" side of the comparison.
-BEFORE_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
-BEFORE_DURATION_BUCKETS += (45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
+BEFORE_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0)
+BEFORE_DURATION_BUCKETS += (15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
 BEFORE_TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 30.0, 60.0)
 FIGURES = {
     # figure: (report row attribute, buckets today, the ladder inside them, buckets before)
-    "latency": ("p95_latency_s", _instruments.DURATION_BUCKETS, _instruments.DURATION_LADDER, BEFORE_DURATION_BUCKETS),
-    "ttft": ("p95_ttft_s", _instruments.TTFT_BUCKETS, _instruments.TTFT_LADDER, BEFORE_TTFT_BUCKETS),
+    "latency": ("p95_latency_s", _buckets.DURATION_BUCKETS, _buckets.DURATION_LADDER, BEFORE_DURATION_BUCKETS),
+    "ttft": ("p95_ttft_s", _buckets.TTFT_BUCKETS, _buckets.TTFT_LADDER, BEFORE_TTFT_BUCKETS),
 }
 
 
@@ -85,7 +85,7 @@ def demo_workload(seed: int) -> Iterator[tuple[str, Kept, Kept]]:
     from prometheus_client import CollectorRegistry, generate_latest  # noqa: PLC0415
 
     from otel_holysheep import HolySheepInstrumentor  # noqa: PLC0415
-    from otel_holysheep._hook import ACTIVE  # noqa: PLC0415
+    from otel_holysheep._state import ACTIVE  # noqa: PLC0415
     from otel_holysheep.demo import run as demo  # noqa: PLC0415
     from otel_holysheep.demo import workload  # noqa: PLC0415
     from otel_holysheep.simulator import GatewaySimulator, Profile  # noqa: PLC0415

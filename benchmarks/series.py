@@ -58,9 +58,9 @@ def run_workload(base_url: str) -> None:
             usage = scenario("prompt_tokens=400,completion_tokens=60,cached=100,reasoning=10")
             sdk.chat.completions.create(model=model, messages=MESSAGES, extra_headers=usage)  # type: ignore[arg-type]
             raw.post("/chat/completions", json={"model": model, "messages": MESSAGES})
-            stream = sdk.chat.completions.create(
+            stream = sdk.chat.completions.create(  # type: ignore[call-overload]
                 model=model,
-                messages=MESSAGES,  # type: ignore[arg-type]
+                messages=MESSAGES,
                 stream=True,
                 stream_options={"include_usage": True},
                 extra_headers=scenario("chunks=5"),
@@ -245,7 +245,7 @@ def tabulate(series: list[tuple[str, dict[str, str]]]) -> dict[str, Any]:
         models.add(model)
         per_family[name][model] += 1
     n = max(len(models), 1)
-    families = {
+    families: dict[str, dict[str, Any]] = {
         name: {"per_model": dict(sorted(counts.items())), "mean_per_model": sum(counts.values()) / n}
         for name, counts in per_family.items()
     }

@@ -8,7 +8,7 @@ The JSON is committed so Grafana can provision it without Python; tests/deploy/t
 ``dashboard_queries()`` lists every panel's PromQL with the template variables filled in, for end-to-end tests that
 run each query against a live Prometheus or VictoriaMetrics.
 
-Metric names: src/otel_holysheep/_names.py PROMETHEUS_SERIES. Every query filters by
+Metric names: src/otel_holysheep/_series.py PROMETHEUS_SERIES (from the instrument table). Every query filters by
 ``{job=~"$job", instance=~"$instance", model=~"$model"}``.
 
 The "Spend by route / team" row splits spend by the attribution label chosen in ``$attribution`` (the labels the apps

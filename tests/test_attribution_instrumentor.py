@@ -17,6 +17,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.trace import SpanKind
 
 from otel_holysheep import HolySheepInstrumentor, _attribution
+from otel_holysheep._state import ACTIVE
 from tests.support import Captured, instrumented
 
 BASE = "https://api.holysheep.ai/v1"
@@ -128,7 +129,8 @@ def test_a_failing_read_loses_only_the_attribution(
 def test_a_failing_span_processor_step_never_reaches_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, "route")
     with instrumented() as cap, httpx2.Client(transport=httpx2.MockTransport(handler)) as client:
-        processor = HolySheepInstrumentor._server_spans
+        assert ACTIVE.session is not None
+        processor = ACTIVE.session.server_spans
         assert processor is not None
 
         class BrokenIndex(dict):  # type: ignore[type-arg]
@@ -156,17 +158,19 @@ def test_off_means_no_labels_and_no_processor(monkeypatch: pytest.MonkeyPatch) -
         assert cap.label_sets("holysheep.requests") == [
             {"model": "gpt-4.1", "endpoint": "chat/completions", "status": "success"}
         ]
-        assert HolySheepInstrumentor._server_spans is None
+        assert ACTIVE.session is not None and ACTIVE.session.server_spans is None
         assert all(not any(k.startswith("holysheep.attribution") for k in s.attributes or {}) for s in cap.spans())
 
 
 def test_uninstrument_switches_the_processor_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, "route")
     with instrumented():
-        processor = HolySheepInstrumentor._server_spans
+        session = ACTIVE.session
+        assert session is not None
+        processor = session.server_spans
         assert processor is not None and processor.enabled
     assert not processor.enabled and processor.by_trace_id == {}
-    assert HolySheepInstrumentor._server_spans is None
+    assert ACTIVE.session is None and session.server_spans is None
 
 
 def test_reinstrument_with_other_labels_on_the_same_meter(monkeypatch: pytest.MonkeyPatch) -> None:

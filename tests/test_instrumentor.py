@@ -391,6 +391,64 @@ def test_abandoned_stream_is_finalized_by_garbage_collection() -> None:
         assert cap.value("holysheep.errors") == 0
 
 
+def test_a_stream_collected_during_another_requests_retry_marks_nothing() -> None:
+    """The retry marker is the previous attempt's failure in this context. A stream the app dropped is finished by
+    the garbage collector in whatever context it interrupts: between a 429 and its retry here. It must not write
+    its own outcome (no error) over the 429."""
+    attempts = {"n": 0}
+
+    def handler(request: Any) -> Any:
+        if json.loads(request.content).get("stream"):
+            return httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=ChunkStream(SSE))
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            return httpx2.Response(429, headers={"retry-after": "1"}, json={"error": "slow down"})
+        return httpx2.Response(200, json=CHAT)
+
+    with instrumented() as cap, httpx2.Client(transport=httpx2.MockTransport(handler)) as client:
+        abandoned: list[Any] = []
+
+        def read_two_and_walk_away() -> None:
+            request = client.build_request(
+                "POST", f"{BASE}/chat/completions", json={"model": "gpt-4.1", "stream": True}
+            )
+            response = client.send(request, stream=True)
+            lines = response.iter_lines()
+            next(lines)
+            abandoned.append((response, lines))  # both held (a dropped generator closes it) until the 429 below
+
+        read_two_and_walk_away()
+        body = {"model": "gpt-4.1", "messages": []}
+        assert client.post(f"{BASE}/chat/completions", json=body).status_code == 429
+        assert cap.value("holysheep.stream_outcomes") == 0  # not finished yet
+        abandoned.clear()
+        gc.collect()  # the dropped stream is finished here, between the 429 and its retry
+        assert cap.value("holysheep.stream_outcomes", outcome="cancelled") == 1
+        retry = client.post(f"{BASE}/chat/completions", json=body, headers={"x-stainless-retry-count": "1"})
+        assert retry.status_code == 200
+        assert cap.label_sets("holysheep.retries") == [{"model": "gpt-4.1", "reason": "http_429"}]
+        assert cap.value("holysheep.active_requests") == 0
+
+
+def test_each_instrumentation_owns_its_state() -> None:
+    from otel_holysheep._state import ACTIVE
+
+    assert ACTIVE.session is None and ACTIVE.hook is None
+    with instrumented():
+        first = ACTIVE.session
+        assert first is not None and ACTIVE.hook is first.hook
+        assert {key[0] for key in first.originals} >= {"httpx", "httpx2"}
+        assert httpx2.Client._send_single_request.__otel_holysheep_original__ is not None  # type: ignore[attr-defined]
+    assert ACTIVE.session is None and ACTIVE.hook is None and first.originals == {}
+    assert not hasattr(httpx2.Client._send_single_request, "__otel_holysheep_original__")
+    with instrumented():
+        second = ACTIVE.session
+        assert second is not None and second is not first and second.hook is not first.hook
+        # the retry marker and the nesting flag are the session's own: nothing carried over from the first
+        assert second.hook.last_failure is not first.hook.last_failure
+        assert second.hook.sending is not first.hook.sending
+
+
 def test_internal_failures_never_reach_the_app(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -17,12 +17,10 @@ import json
 import weakref
 from typing import Any, NamedTuple
 
-from otel_holysheep._call import Call, Flavor, RequestFields, response_headers
-from otel_holysheep._hook import ACTIVE, SENDING
+from otel_holysheep._call import Call, Flavor, RequestFields
+from otel_holysheep._parsing.headers import response_headers
 from otel_holysheep._safety import call_safely
-
-# id(observed reader) -> its call. A StreamReader has __slots__ and no __dict__: the call cannot live on it.
-_calls: dict[int, Call] = {}
+from otel_holysheep._state import ACTIVE, Session
 
 
 class AioRequest(NamedTuple):
@@ -34,19 +32,20 @@ class AioRequest(NamedTuple):
     kwargs: dict[str, Any]
 
 
-def targets(module: Any) -> list[tuple[type, str, Any]]:
-    """(class, method name, wrapper factory) for every method this adapter wraps in ``aiohttp``."""
+def targets(module: Any, session: Session) -> list[tuple[type, str, Any]]:
+    """(class, method name, wrapper factory) for every method this adapter wraps in ``aiohttp``; the calls of the
+    observed readers are kept in ``session`` (by id: a StreamReader has __slots__, the call cannot live on it)."""
     from aiohttp import client_reqrep, streams  # noqa: PLC0415
 
     closed = getattr(client_reqrep, "_CONNECTION_CLOSED_EXCEPTION", None)
-    reader_type = _observed_reader_type(streams.StreamReader, module.ClientConnectionError, closed)
+    calls: dict[int, Call] = session.aiohttp_calls
+    reader_type = _observed_reader_type(streams.StreamReader, module.ClientConnectionError, closed, calls)
     flavor = Flavor(
-        "aiohttp",
         (asyncio.TimeoutError, TimeoutError),  # aiohttp's ServerTimeoutError and ConnectionTimeoutError included
         (module.ClientConnectorError,),
         _fields,
         _set_body,
-        lambda request, response, call, is_async: _observe(streams, reader_type, request, response, call),
+        lambda request, response, call, is_async: _observe(streams, reader_type, calls, request, response, call),
         (module.ClientResponseError,),  # raise_for_status=True: the status of the response it raised for
     )
     return [(module.ClientSession, "_request", lambda original: _wrapper(original, flavor))]
@@ -57,7 +56,7 @@ def _wrapper(original: Any, flavor: Flavor) -> Any:
         hook = ACTIVE.hook
         if hook is not None:
             base = call_safely(_route, hook, self, str_or_url)
-            if base is not None and not SENDING.get():  # not already measured one library up
+            if base is not None and not hook.sending.get():  # not already measured one library up
                 request = AioRequest(self, method, str_or_url, kwargs)
                 return await hook.send_async(
                     flavor, request, base, lambda: original(self, method, str_or_url, *args, **kwargs)
@@ -106,7 +105,9 @@ def _set_body(request: AioRequest, body: bytes) -> None:
         kwargs["data"] = body
 
 
-def _observe(streams: Any, reader_type: type, request: AioRequest, response: Any, call: Call) -> None:
+def _observe(
+    streams: Any, reader_type: type, calls: dict[int, Call], request: AioRequest, response: Any, call: Call
+) -> None:
     decompress = request.kwargs.get("auto_decompress")
     if decompress is None:
         decompress = request.session.auto_decompress
@@ -122,24 +123,24 @@ def _observe(streams: Any, reader_type: type, request: AioRequest, response: Any
         call.on_body_error(error)
         return
     key = id(content)
-    _calls[key] = call
+    calls[key] = call
     content.__class__ = reader_type
-    weakref.finalize(response, _abandoned, key, call)
+    weakref.finalize(response, _abandoned, calls, key, call)
 
 
-def _observed_reader_type(base: Any, closed_type: type, closed: object) -> type:
+def _observed_reader_type(base: Any, closed_type: type, closed: object, calls: dict[int, Call]) -> type:
     """A StreamReader subclass with the same layout (no new slots) that reports body events to its call."""
 
     def end(reader: Any, step: Any, *args: Any) -> None:
         call_safely(step, *args)
-        _calls.pop(id(reader), None)
+        calls.pop(id(reader), None)
 
     class ObservedStreamReader(base):  # type: ignore[misc]
         __slots__ = ()
 
         def _read_nowait_chunk(self, n: int) -> bytes:
             data: bytes = super()._read_nowait_chunk(n)
-            call = _calls.get(id(self))
+            call = calls.get(id(self))
             if call is not None:
                 call.on_body_bytes(data)
                 if self._eof and not self._buffer:
@@ -148,13 +149,13 @@ def _observed_reader_type(base: Any, closed_type: type, closed: object) -> type:
 
         def feed_eof(self) -> None:
             super().feed_eof()
-            call = _calls.get(id(self))
+            call = calls.get(id(self))
             if call is not None and not self._buffer:  # the application has read everything already
                 end(self, call.on_eof)
 
         def set_exception(self, exc: BaseException, *args: Any) -> None:
             super().set_exception(exc, *args)
-            call = _calls.get(id(self))
+            call = calls.get(id(self))
             if call is not None:
                 if exc is closed or type(exc) is closed_type:  # release() / close() before the end of the body
                     end(self, call.on_close)
@@ -165,7 +166,7 @@ def _observed_reader_type(base: Any, closed_type: type, closed: object) -> type:
             try:
                 await super()._wait(func_name)
             except asyncio.TimeoutError as exc:  # the request's total timeout, while waiting for body bytes
-                call = _calls.get(id(self))
+                call = calls.get(id(self))
                 if call is not None:
                     end(self, call.on_body_error, exc)
                 raise
@@ -175,7 +176,7 @@ def _observed_reader_type(base: Any, closed_type: type, closed: object) -> type:
     return ObservedStreamReader
 
 
-def _abandoned(key: int, call: Call) -> None:
+def _abandoned(calls: dict[int, Call], key: int, call: Call) -> None:
     call_safely(call.on_close)
-    if _calls.get(key) is call:
-        del _calls[key]
+    if calls.get(key) is call:
+        del calls[key]

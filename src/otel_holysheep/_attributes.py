@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from typing import Final
 
 _logger = logging.getLogger("otel_holysheep")
@@ -77,37 +78,72 @@ def retry_reason(error_type: str | None) -> str:
     return ERROR_EXCEPTION if error_type == ERROR_EXCEPTION else RETRY_UNKNOWN
 
 
-class ModelLabels:
-    """Caps the distinct ``model`` label values per process; later models become ``other`` (one warning)."""
+def model_value(raw: object) -> str:
+    """The ``model`` label value of a request's or response's model name: ``unknown`` when there is none, ``other``
+    for one we would not put in a label (too long, or not a model name's characters)."""
+    if not raw or not isinstance(raw, str):
+        return UNKNOWN_MODEL
+    value = raw.strip()
+    if len(value) > MAX_MODEL_CHARS or not _MODEL_OK.match(value):
+        return OTHER
+    return value
 
-    def __init__(self, limit: int) -> None:
+
+class BoundedValues:
+    """Caps the distinct values of one label per process; later values become ``other`` (one warning).
+
+    ``clean`` turns a raw value into the value shown: ``clean(None)`` (no value) and ``other`` (never shown) are not
+    counted against the cap. ``value`` gives (label value, cleaned value): over the cap the label is ``other`` while
+    the cleaned value can still go on a span. Raw values seen before are answered from a bounded cache.
+    """
+
+    __slots__ = ("_admitted", "_cache", "_clean", "_limit", "_lock", "_uncounted", "_warned", "_warning")
+
+    def __init__(self, limit: int, clean: Callable[[object], str], warning: str) -> None:
         self._limit = limit
-        self._seen: dict[str, str] = {}
+        self._clean = clean
+        self._warning = warning  # logged once, the first time a value is over the cap
+        none = clean(None)
+        self._uncounted = frozenset({none, OTHER})
+        self._admitted: set[str] = set()
+        # raw value -> (label value, cleaned value). Raw values are hashable: strings from requests or baggage,
+        # attribute values (str, number, tuple) or None.
+        self._cache: dict[object, tuple[str, str]] = {None: (none, none)}
         self._lock = threading.Lock()
         self._warned = False
 
-    def label(self, model: str | None) -> str:
-        if not model:
-            return UNKNOWN_MODEL
-        try:
-            return self._seen[model]
-        except KeyError:
-            pass
-        value = model.strip()
-        if len(value) > MAX_MODEL_CHARS or not _MODEL_OK.match(value):
-            return OTHER  # not a model name we would put in a label
-        with self._lock:
-            if model in self._seen:
-                return self._seen[model]
-            if len(self._seen) >= self._limit:
-                if not self._warned:
-                    self._warned = True
-                    _logger.warning(
-                        "otel-holysheep: more than %d distinct models seen; further models are labelled %r "
-                        "(raise OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS to see them)",
-                        self._limit,
-                        OTHER,
-                    )
-                return OTHER
-            self._seen[model] = value
-            return value
+    def value(self, raw: object) -> tuple[str, str]:
+        """(label value, cleaned value): the label value is bounded; the cleaned one goes on the span."""
+        hit = self._cache.get(raw)
+        return hit if hit is not None else self._new(raw)
+
+    def label(self, raw: object) -> str:
+        """The bounded label value alone."""
+        hit = self._cache.get(raw)
+        return (hit if hit is not None else self._new(raw))[0]
+
+    def _new(self, raw: object) -> tuple[str, str]:
+        cleaned = self._clean(raw)
+        if cleaned not in self._uncounted:
+            with self._lock:
+                if cleaned not in self._admitted:
+                    if len(self._admitted) >= self._limit:
+                        if not self._warned:
+                            self._warned = True
+                            _logger.warning("%s", self._warning)
+                        return OTHER, cleaned  # not cached: the cache stays bounded whatever the flood
+                    self._admitted.add(cleaned)
+        result = (cleaned, cleaned)
+        if len(self._cache) < 4 * self._limit + 16:
+            self._cache[raw] = result
+        return result
+
+
+def model_labels(limit: int) -> BoundedValues:
+    """The ``model`` label values of a process: at most ``limit`` distinct ones."""
+    return BoundedValues(
+        limit,
+        model_value,
+        f"otel-holysheep: more than {limit} distinct models seen; further models are labelled {OTHER!r} "
+        "(raise OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS to see them)",
+    )

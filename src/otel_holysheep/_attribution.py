@@ -26,12 +26,8 @@ API or SDK release, another runtime context); tests cover both ways.
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
-import weakref
-from collections.abc import Callable, Sequence
-from contextvars import ContextVar
+from collections.abc import Sequence
 from typing import Any, Final
 
 from opentelemetry import baggage, trace
@@ -39,12 +35,14 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from otel_holysheep import _names as n
+from otel_holysheep._attributes import OTHER, BoundedValues
 from otel_holysheep._config import ATTRIBUTION_ROUTE, AttributionSource
+from otel_holysheep._registry import PerProvider
 from otel_holysheep._safety import call_safely
+from otel_holysheep._sdk import BAGGAGE_KEY, CURRENT_SPAN_KEY, current_context_reader, ended
+from otel_holysheep._sdk import attribute as _attribute
+from otel_holysheep._sdk import span_context as _span_context
 
-_logger = logging.getLogger("otel_holysheep")
-
-OTHER: Final = "other"
 MAX_VALUE_CHARS: Final = 128
 # Values never put in a label: control characters, a URL (it may carry ids or tokens), or what looks like a credential.
 _REJECT: Final = re.compile(r"[\x00-\x1f\x7f]|://|^\s*(?:sk-|bearer\s|basic\s)", re.IGNORECASE)
@@ -55,27 +53,6 @@ SWEEP_AT_LEAST: Final = 8
 # Distinct raw value combinations remembered with their labels (bounded: cleared when full, a miss only costs time).
 MAX_CACHED_COMBINATIONS: Final = 4096
 _SERVER: Final = SpanKind.SERVER
-_ABSENT: Final = object()  # a span without the SDK's field: read it through the public API
-CURRENT_SPAN_KEY: str | None
-try:  # the context key of the current span: read directly, without get_current_span's isinstance check on an ABC
-    from opentelemetry.trace.propagation import _SPAN_KEY as CURRENT_SPAN_KEY
-except ImportError:  # pragma: no cover - an API without it: get_current_span
-    CURRENT_SPAN_KEY = None
-BAGGAGE_KEY: str | None
-try:  # the context key of the baggage entries (a dict): read directly, without get_all's copy into a mapping proxy
-    from opentelemetry.baggage import _BAGGAGE_KEY as BAGGAGE_KEY
-except ImportError:  # pragma: no cover - an API without it: get_all
-    BAGGAGE_KEY = None
-
-
-def current_context_reader() -> Callable[[], otel_context.Context]:
-    """The cheapest way to read the current OpenTelemetry context: the ``get`` of the API's own context variable when
-    the runtime context is the default contextvars one, else ``opentelemetry.context.get_current``."""
-    try:
-        variable = otel_context._RUNTIME_CONTEXT._current_context  # type: ignore[attr-defined]
-    except AttributeError:  # another runtime context (OTEL_PYTHON_CONTEXT) or API release
-        return otel_context.get_current
-    return variable.get if isinstance(variable, ContextVar) else otel_context.get_current
 
 
 def clean_value(raw: object) -> str:
@@ -91,50 +68,14 @@ def clean_value(raw: object) -> str:
     return value[:MAX_VALUE_CHARS]
 
 
-class BoundedValues:
-    """Caps the distinct values of one label per process; later values become ``other`` (one warning)."""
-
-    __slots__ = ("_admitted", "_cache", "_label", "_limit", "_lock", "_warned")
-
-    def __init__(self, label: str, limit: int) -> None:
-        self._label = label
-        self._limit = limit
-        self._admitted: set[str] = set()
-        # raw value -> (label value, cleaned value), for raw values seen before (bounded; a miss only costs time).
-        # Raw values are hashable: strings from baggage, attribute values (str, number, tuple) or None.
-        self._cache: dict[object, tuple[str, str]] = {None: ("", "")}
-        self._lock = threading.Lock()
-        self._warned = False
-
-    def value(self, raw: object) -> tuple[str, str]:
-        """(label value, cleaned value): the label value is bounded; the cleaned one goes on the span."""
-        hit = self._cache.get(raw)
-        return hit if hit is not None else self._new(raw)
-
-    def _new(self, raw: object) -> tuple[str, str]:
-        cleaned = clean_value(raw)
-        if cleaned and cleaned != OTHER:
-            with self._lock:
-                if cleaned not in self._admitted:
-                    if len(self._admitted) >= self._limit:
-                        self._warn()
-                        return OTHER, cleaned  # not cached: the cache stays bounded whatever the flood
-                    self._admitted.add(cleaned)
-        result = (cleaned, cleaned)
-        if len(self._cache) < 4 * self._limit + 16:
-            self._cache[raw] = result
-        return result
-
-    def _warn(self) -> None:
-        if not self._warned:
-            self._warned = True
-            _logger.warning(
-                "otel-holysheep: more than %d distinct values of attribution label %r; further values are labelled "
-                "%r (raise OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUTION_VALUES to see them)",
-                self._limit,
-                self._label,
-                OTHER,
-            )
+def attribution_values(label: str, limit: int) -> BoundedValues:
+    """The values of attribution label ``label`` in a process: at most ``limit`` distinct ones."""
+    return BoundedValues(
+        limit,
+        clean_value,
+        f"otel-holysheep: more than {limit} distinct values of attribution label {label!r}; further values are "
+        f"labelled {OTHER!r} (raise OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUTION_VALUES to see them)",
+    )
 
 
 class ServerSpans:
@@ -169,26 +110,25 @@ class ServerSpans:
             if span._kind is not _SERVER or not self.enabled:
                 return
             trace_id = span._context[0]  # a SpanContext is the tuple (trace_id, span_id, ...)
-        except AttributeError:  # a span without the SDK span's fields: the public API
-            try:
-                if span.kind is not _SERVER or not self.enabled:
-                    return
-                trace_id = _span_context(span).trace_id
-            except Exception:  # a route lost, never the app's span
-                _logger.debug("otel-holysheep: could not follow a server span", exc_info=True)
-                return
-        try:
-            index = self.by_trace_id
-            open_spans = index.get(trace_id)
-            if open_spans is not None:  # a nested server span of the same trace (an app calling itself)
-                open_spans.append(span)
-                return
-            if len(index) >= self.sweep_at:
-                self.sweep()
-            if len(index) < MAX_TRACKED_TRACES:
-                index[trace_id] = [span]
-        except Exception:  # a route lost, never the app's span
-            _logger.debug("otel-holysheep: could not follow a server span", exc_info=True)
+        except AttributeError:  # a span without the SDK span's fields: the public API (a route lost, never the span)
+            call_safely(self._follow_public, span)
+            return
+        call_safely(self._follow, span, trace_id)
+
+    def _follow_public(self, span: Any) -> None:
+        if span.kind is _SERVER and self.enabled:
+            self._follow(span, _span_context(span).trace_id)
+
+    def _follow(self, span: Any, trace_id: int) -> None:
+        index = self.by_trace_id
+        open_spans = index.get(trace_id)
+        if open_spans is not None:  # a nested server span of the same trace (an app calling itself)
+            open_spans.append(span)
+            return
+        if len(index) >= self.sweep_at:
+            self.sweep()
+        if len(index) < MAX_TRACKED_TRACES:
+            index[trace_id] = [span]
 
     def sweep(self) -> None:
         """Forget the traces whose server spans have all ended; sweep again when the index has doubled."""
@@ -223,45 +163,25 @@ class ServerSpans:
         return None
 
 
-def ended(span: Any) -> bool:
-    """Whether ``span`` has ended: the SDK span's end time, else ``not is_recording()``."""
-    end_time = getattr(span, "_end_time", _ABSENT)
-    if end_time is _ABSENT:
-        return not span.is_recording()
-    return end_time is not None
-
-
-def _span_context(span: Any) -> Any:
-    """The span context of an SDK span (its field) or of any span (``get_span_context``, or a read-only span's
-    ``context``)."""
-    context = getattr(span, "_context", None)
-    if context is not None:
-        return context
-    get = getattr(span, "get_span_context", None)
-    return get() if get is not None else span.context
-
-
-_SERVER_SPANS: weakref.WeakKeyDictionary[Any, ServerSpans] = weakref.WeakKeyDictionary()
-_SERVER_SPANS_LOCK = threading.Lock()
+_SERVER_SPANS: Final[PerProvider[ServerSpans]] = PerProvider()
 
 
 def server_spans_for(tracer_provider: Any) -> ServerSpans | None:
-    """The :class:`ServerSpans` processor of ``tracer_provider`` (an SDK provider), added once per provider; ``None``
-    for a provider that takes no span processors (the API's no-op or proxy providers: no span has a route then)."""
+    """The :class:`ServerSpans` processor of ``tracer_provider`` (an SDK provider), added once per provider and
+    switched on; ``None`` for a provider that takes no span processors (the API's no-op or proxy providers: no span
+    has a route then)."""
     add = getattr(tracer_provider, "add_span_processor", None)
     if add is None:
         return None
-    with _SERVER_SPANS_LOCK:
-        try:
-            found = _SERVER_SPANS.get(tracer_provider)
-        except TypeError:  # not weakly referenceable: add one, do not remember it
-            found = None
-        if found is None:
-            found = _sdk_processor()
-            add(found)
-            call_safely(_SERVER_SPANS.__setitem__, tracer_provider, found)
-        found.enabled = True
-        return found
+
+    def create() -> ServerSpans:
+        processor = _sdk_processor()
+        add(processor)
+        return processor
+
+    found = _SERVER_SPANS.get(tracer_provider, create)
+    found.enabled = True
+    return found
 
 
 def _sdk_processor() -> ServerSpans:
@@ -284,16 +204,6 @@ def route_of(span: Any, server_spans: ServerSpans | None) -> object:
         if span is None:
             return None
     return _attribute(span, n.HTTP_ROUTE)
-
-
-def _attribute(span: Any, key: str) -> object:
-    """An attribute of a span: from the SDK span's attribute dict, else through its public ``attributes``."""
-    values = getattr(getattr(span, "_attributes", None), "_dict", None)  # the SDK's BoundedAttributes' dict
-    if values is None:
-        values = getattr(span, "attributes", None)
-        if values is None:
-            return None
-    return values.get(key)
 
 
 class Attribution:
@@ -323,7 +233,7 @@ class Attribution:
         self._baggage_keys = tuple(key for key in self._keys if key is not None)
         self._no_baggage = (None,) * len(self._baggage_keys)
         self._bounds = tuple(
-            (n.HOLYSHEEP_ATTRIBUTION_PREFIX + s.label, BoundedValues(s.label, max_values)) for s in sources
+            (n.HOLYSHEEP_ATTRIBUTION_PREFIX + s.label, attribution_values(s.label, max_values)) for s in sources
         )
         # raw values (the route, then the baggage values in key order) -> (label values, span attributes)
         self._cache: dict[tuple[object, ...], tuple[tuple[str, ...], dict[str, str]]] = {}

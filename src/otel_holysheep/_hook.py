@@ -7,13 +7,12 @@ once, and the call is finished exactly once: when the body has been read to its 
 garbage-collected. Every telemetry step runs under the never-raise guard; the application's own exceptions pass
 through unchanged.
 
-A client library is an adapter (``_httpx``, ``_requests``, ``_aiohttp``): its wrapper reads ``ACTIVE.hook``, routes
-the URL and hands the request to ``Hook.send`` / ``Hook.send_async`` with its :class:`Flavor`.
+A client library is an adapter (``_httpx``, ``_requests``, ``_aiohttp``): its wrapper reads ``_state.ACTIVE.hook``,
+routes the URL and hands the request to ``Hook.send`` / ``Hook.send_async`` with its :class:`Flavor`.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -27,31 +26,13 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Tracer
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
 from otel_holysheep._attribution import Attribution
-from otel_holysheep._call import LAST_FAILURE, Call, Flavor
+from otel_holysheep._call import Call, Flavor
 from otel_holysheep._config import BaseUrl, Settings, index_base_urls, match_base_url
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import add_stream_usage_option, parse_request, request_messages
 from otel_holysheep._pricing import PriceBook
+from otel_holysheep._recorder import Attempt, Recorder
 from otel_holysheep._safety import call_safely
-
-# True while a matched request is being sent in this thread / asyncio task. A client library running underneath
-# another one (the openai SDK's aiohttp client and LiteLLM's aiohttp transport run httpx over aiohttp) then sees the
-# same request again: the wrappers pass it straight through, so it is counted once, by the outer library.
-_logger = logging.getLogger("otel_holysheep")
-
-SENDING: ContextVar[bool] = ContextVar("otel_holysheep_sending", default=False)
-
-
-class Active:
-    """The switch every wrapper reads: the configured hook, or ``None`` when uninstrumented (pass straight through)."""
-
-    __slots__ = ("hook",)
-
-    def __init__(self) -> None:
-        self.hook: Hook | None = None
-
-
-ACTIVE = Active()
 
 
 class Hook:
@@ -70,7 +51,16 @@ class Hook:
         self.telemetry = telemetry
         self.prices = prices
         self.attribution = attribution
-        self.models = a.ModelLabels(settings.max_models)
+        self.models = a.model_labels(settings.max_models)
+        self.recorder = Recorder(settings, telemetry, prices, self.models)
+        # True while a matched request is being sent in this thread / asyncio task. A client library running
+        # underneath another one (the openai SDK's aiohttp client and LiteLLM's aiohttp transport run httpx over
+        # aiohttp) then sees the same request again: the wrappers pass it straight through, so it is counted once, by
+        # the outer library.
+        self.sending: ContextVar[bool] = ContextVar("otel_holysheep_sending", default=False)
+        # The error type of the last failed attempt in this thread / asyncio task: the reason of the retry that
+        # follows. Written only where the application's own context is current (never from a finalizer).
+        self.last_failure: ContextVar[str | None] = ContextVar("otel_holysheep_last_failure", default=None)
         self._hosts = index_base_urls(settings.base_urls)
 
     def route(self, url: Any) -> BaseUrl | None:
@@ -122,7 +112,7 @@ class Hook:
         model = self.models.label(info.model if info else None)
         attempt = attempt_of(fields.retry_count)
         if attempt:
-            self.telemetry.retries.add((model, a.retry_reason(LAST_FAILURE.get())))
+            self.telemetry.retries.add((model, a.retry_reason(self.last_failure.get())))
         operation = a.operation_of(endpoint)
         attributes: dict[str, Any] = {
             n.GEN_AI_OPERATION_NAME: operation,
@@ -148,19 +138,13 @@ class Hook:
         attributed: tuple[str, ...] = ()
         attribution = self.attribution
         if attribution is not None:
-            try:  # inline rather than through call_safely: one call fewer on every attributed request
-                attributed = attribution.capture(attributes)
-            except Exception:
-                _logger.debug(
-                    "otel-holysheep: telemetry step Attribution.capture failed; the application is unaffected",
-                    exc_info=True,
-                )
-                attributed = attribution.empty
+            attributed = call_safely(attribution.capture, attributes, default=attribution.empty)
         name = f"{operation} {info.model}" if info is not None and info.model else operation
         # Tracing failing (a broken span processor) must not cost the metrics: fall back to a non-recording span.
         span = call_safely(self._start_span, name, attributes) or INVALID_SPAN
+        identity = tuple.__new__(Attempt, (span, start, model, endpoint, operation, base, attributed))  # see Outcome
         self.telemetry.active.add((model,), 1)
-        return Call(self, flavor, span, start, model, endpoint, operation, base, attributed)
+        return Call(flavor, identity, self.recorder, self.last_failure, self.settings.capture_content)
 
     def _start_span(self, name: str, attributes: dict[str, Any]) -> Span:
         return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
@@ -171,14 +155,14 @@ class Hook:
         if call is None:
             return run()
         token = call_safely(_attach, call)
-        sending = SENDING.set(True)
+        sending = self.sending.set(True)
         try:
             response = run()
         except BaseException as exc:
             call_safely(call.fail, exc)
             raise
         finally:
-            SENDING.reset(sending)
+            self.sending.reset(sending)
             if token is not None:
                 call_safely(otel_context.detach, token)
         if call_safely(_observe, flavor, request, response, call, False) is None:
@@ -191,14 +175,14 @@ class Hook:
         if call is None:
             return await run()
         token = call_safely(_attach, call)
-        sending = SENDING.set(True)
+        sending = self.sending.set(True)
         try:
             response = await run()
         except BaseException as exc:
             call_safely(call.fail, exc)
             raise
         finally:
-            SENDING.reset(sending)
+            self.sending.reset(sending)
             if token is not None:
                 call_safely(otel_context.detach, token)
         if call_safely(_observe, flavor, request, response, call, True) is None:
@@ -207,7 +191,7 @@ class Hook:
 
 
 def _attach(call: Call) -> object:
-    return otel_context.attach(trace.set_span_in_context(call.span))
+    return otel_context.attach(trace.set_span_in_context(call.attempt.span))
 
 
 def _observe(flavor: Flavor, request: Any, response: Any, call: Call, is_async: bool) -> bool:

@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from otel_holysheep._call import Call, Flavor, RequestFields, response_headers
-from otel_holysheep._hook import ACTIVE, SENDING
+from otel_holysheep._call import Call, Flavor, RequestFields
+from otel_holysheep._parsing.headers import response_headers
 from otel_holysheep._safety import call_safely
+from otel_holysheep._state import ACTIVE, Session
 from otel_holysheep._stream import make_stream_types
 
 METHOD = "_send_single_request"
 
 
-def targets(module: Any) -> list[tuple[type, str, Any]]:
-    """(class, method name, wrapper factory) for every method this adapter wraps in ``module``."""
+def targets(module: Any, session: Session) -> list[tuple[type, str, Any]]:
+    """(class, method name, wrapper factory) for every method this adapter wraps in ``module`` (no state of its own
+    in ``session``)."""
     sync_stream, async_stream = make_stream_types(module)
 
     def observe(request: Any, response: Any, call: Call, is_async: bool) -> None:
@@ -37,7 +39,7 @@ def targets(module: Any) -> list[tuple[type, str, Any]]:
         request._content = body
         request.headers["Content-Length"] = str(len(body))
 
-    flavor = Flavor(module.__name__, (module.TimeoutException,), (module.ConnectError,), _fields, set_body, observe)
+    flavor = Flavor((module.TimeoutException,), (module.ConnectError,), _fields, set_body, observe)
     return [
         (module.Client, METHOD, lambda original: _sync_wrapper(original, flavor)),
         (module.AsyncClient, METHOD, lambda original: _async_wrapper(original, flavor)),
@@ -75,7 +77,7 @@ def _sync_wrapper(original: Any, flavor: Flavor) -> Any:
         hook = ACTIVE.hook
         if hook is not None:
             base = call_safely(hook.route, request.url)
-            if base is not None and not SENDING.get():  # not already measured one library up
+            if base is not None and not hook.sending.get():  # not already measured one library up
                 return hook.send(flavor, request, base, lambda: original(self, request))
         return original(self, request)
 
@@ -87,7 +89,7 @@ def _async_wrapper(original: Any, flavor: Flavor) -> Any:
         hook = ACTIVE.hook
         if hook is not None:
             base = call_safely(hook.route, request.url)
-            if base is not None and not SENDING.get():  # not already measured one library up
+            if base is not None and not hook.sending.get():  # not already measured one library up
                 return await hook.send_async(flavor, request, base, lambda: original(self, request))
         return await original(self, request)
 

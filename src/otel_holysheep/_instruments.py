@@ -1,4 +1,10 @@
-"""Metric instruments: names, units, bucket advice, and the per-request cheap counting path.
+"""Metric instruments: the one instrument table, and the per-request cheap counting path.
+
+``Telemetry``'s class body *is* the instrument table: one row per instrument (name, kind, unit, description, own
+labels, whether the attribution labels apply, bucket advice). The instruments a meter gets, the documented
+Prometheus series (``_series``), the attribution relabelling and the series names the report and doctor query are
+all derived from it. Adding a metric is one row here plus the line that records it; the row is also the typed
+attribute the recording line uses (``telemetry.requests.add(...)``).
 
 Counters and gauges are *observable* instruments fed from in-process tallies: a request pays a dict update under a
 lock instead of an SDK measurement (about 7 us each), and the SDK reads the tallies at collection time. Histograms
@@ -10,231 +16,251 @@ provider continues the same cumulative series instead of registering callbacks t
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Generic, Literal, TypeVar, overload
 
-from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
+from opentelemetry.metrics import Histogram, Meter
 
+from otel_holysheep import _buckets as b
 from otel_holysheep import _names as n
+from otel_holysheep._registry import PerProvider
+from otel_holysheep._tally import Tally
 
-# Bucket boundaries, fitted to the latencies LLM calls have (a week of gateway measurements: mean 0.6-2.1 s, P95
-# 1.1-3.8 s per model; first tokens after about a third of that). Each classic bucket is one series per label set,
-# so boundaries go where quantiles are read: in the "ladder" ranges below consecutive boundaries are never more
-# than 10% apart (powers of 1.1 around 1.0, three significant digits), which bounds a quantile that falls there to
-# within 10% of the exact (nearest-rank) value, however few requests there are. Outside them, coarse steps.
-# fmt: off
-DURATION_BUCKETS: Final = (
-    0.1, 0.25, 0.5,
-    # ladder 0.685 .. 6.55 s: where request P95s of chat models fall
-    0.685, 0.753, 0.828, 0.91, 1.0, 1.1, 1.21, 1.33, 1.46, 1.6, 1.76, 1.93, 2.12, 2.33, 2.56, 2.81, 3.09, 3.39,
-    3.72, 4.09, 4.49, 4.93, 5.42, 5.96, 6.55,
-    10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-)
-TTFT_BUCKETS: Final = (
-    0.05, 0.1,
-    # ladder 0.184 .. 2.56 s: where time-to-first-token P95s fall
-    0.184, 0.202, 0.222, 0.244, 0.268, 0.294, 0.323, 0.355, 0.39, 0.428, 0.47, 0.516, 0.567, 0.623, 0.685, 0.753,
-    0.828, 0.91, 1.0, 1.1, 1.21, 1.33, 1.46, 1.6, 1.76, 1.93, 2.12, 2.33, 2.56,
-    3.5, 5.0, 10.0, 30.0, 60.0,
-)
-# fmt: on
-DURATION_LADDER: Final = (0.685, 6.55)
-TTFT_LADDER: Final = (0.184, 2.56)
-# Streams only: connection and gateway queueing before the stream starts.
-HEADERS_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
-# Read as a median (the dashboard's P50); chat models stream 20-200 tokens per second.
-TOKENS_PER_SECOND_BUCKETS: Final = (10.0, 25.0, 50.0, 100.0, 200.0, 400.0)
-# retry-after-ms values are often below a second; retry-after seconds up to a minute.
-RETRY_AFTER_BUCKETS: Final = (0.5, 1.0, 2.0, 5.0, 15.0, 60.0)
-# GenAI semantic conventions' advised boundaries.
-GENAI_DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
-GENAI_TOKEN_BUCKETS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+Kind = Literal["counter", "up_down_counter", "gauge", "histogram"]
+_I = TypeVar("_I", Tally, Histogram)
+# The Prometheus series type each kind is exposed as by the OpenTelemetry Prometheus exporter.
+PROMETHEUS_TYPES: Final[dict[str, str]] = {
+    "counter": "counter",
+    "up_down_counter": "gauge",
+    "gauge": "gauge",
+    "histogram": "histogram",
+}
+# OTel unit (annotations in braces dropped) -> the suffix the Prometheus exporter appends to the name.
+_UNIT_SUFFIXES: Final = {"": "", "s": "_seconds", "/s": "_per_second"}
 
 
-class Tally:
-    """Thread-safe cumulative sums keyed by label-value tuples, read by an observable instrument's callback."""
+class Spec(Generic[_I]):
+    """One row of the instrument table, and (as a class attribute of :class:`Telemetry`) the typed attribute through
+    which a request records into that instrument. ``genai``: a GenAI semantic-convention histogram, recorded with the
+    GenAI attributes plus ``labels``, only when ``OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS`` is on."""
 
-    __slots__ = ("_labels", "_lock", "_values")
+    __slots__ = ("attr", "attributed", "buckets", "description", "genai", "kind", "labels", "name", "series", "unit")
 
-    def __init__(self, labels: Sequence[str]) -> None:
-        self._labels = tuple(labels)
-        self._values: dict[tuple[str, ...], float] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        kind: Kind,
+        name: str,
+        unit: str,
+        description: str,
+        labels: tuple[str, ...],
+        attributed: bool = False,
+        buckets: tuple[float, ...] | None = None,
+        genai: bool = False,
+    ) -> None:
+        if (kind == "histogram") != (buckets is not None) or (attributed and kind != "counter"):
+            raise ValueError(f"{name}: buckets are for histograms, attribution labels for counters")
+        self.kind = kind
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self.labels = labels
+        self.attributed = attributed
+        self.buckets = buckets
+        self.genai = genai
+        self.series = prometheus_name(name, unit, kind)
+        self.attr = ""
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self._labels
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
 
-    def relabel(self, labels: Sequence[str]) -> None:
-        """New label names (a re-instrumentation with other attribution labels): the old series end."""
-        with self._lock:
-            if tuple(labels) != self._labels:
-                self._labels = tuple(labels)
-                self._values.clear()
+    @overload
+    def __get__(self, obj: None, owner: type) -> Spec[_I]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> _I: ...
+    def __get__(self, obj: object, owner: type) -> Any:
+        if obj is None:
+            return self
+        # A built Telemetry holds the instrument in its own __dict__, which takes precedence over this (non-data)
+        # descriptor: the hot path never gets here.
+        raise AttributeError(self.attr)
 
-    def add(self, key: tuple[str, ...], amount: float = 1) -> None:
-        with self._lock:
-            self._values[key] = self._values.get(key, 0) + amount
+    def label_names(self, attribution: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """This instrument's label names when the attribution labels ``attribution`` are on."""
+        return (*self.labels, *attribution) if self.attributed else self.labels
 
-    def set(self, key: tuple[str, ...], value: float) -> None:
-        self._values[key] = value  # last value wins; a single dict store is atomic
+    def create(self, meter: Meter, attribution: tuple[str, ...] = ()) -> Tally | Histogram:
+        """The instrument on ``meter``: a histogram, or the tally an observable instrument reads."""
+        if self.kind == "histogram":
+            return meter.create_histogram(
+                self.name,
+                unit=self.unit,
+                description=self.description,
+                explicit_bucket_boundaries_advisory=list(self.buckets or ()),
+            )
+        tally = Tally(self.label_names(attribution))
+        create = {
+            "counter": meter.create_observable_counter,
+            "up_down_counter": meter.create_observable_up_down_counter,
+            "gauge": meter.create_observable_gauge,
+        }[self.kind]
+        create(self.name, callbacks=[tally.observe], unit=self.unit, description=self.description)
+        return tally
 
-    def value(self, key: tuple[str, ...]) -> float:
-        return self._values.get(key, 0)
 
-    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
-        with self._lock:
-            items = list(self._values.items())
-            labels = self._labels
-        # A key of another length is from a request begun before a relabel: skipped, never a failed collection.
-        width = len(labels)
-        return [Observation(value, dict(zip(labels, key, strict=True))) for key, value in items if len(key) == width]
+def prometheus_name(name: str, unit: str, kind: str) -> str:
+    """The series name the OpenTelemetry Prometheus exporter gives an instrument: dots become underscores, the unit
+    (braced annotations dropped) adds its suffix, counters end in ``_total``."""
+    stripped = "".join(part.partition("}")[2] for part in ("}" + unit).split("{"))
+    suffix = _UNIT_SUFFIXES.get(stripped)
+    if suffix is None:
+        raise ValueError(f"{name}: no Prometheus suffix known for unit {unit!r}")
+    return name.replace(".", "_") + suffix + ("_total" if kind == "counter" else "")
+
+
+def _counter(name: str, unit: str, description: str, labels: tuple[str, ...], attributed: bool = False) -> Spec[Tally]:
+    return Spec("counter", name, unit, description, labels, attributed)
+
+
+def _observed(kind: Kind, name: str, unit: str, description: str, labels: tuple[str, ...]) -> Spec[Tally]:
+    return Spec(kind, name, unit, description, labels)
+
+
+def _histogram(
+    name: str, unit: str, description: str, labels: tuple[str, ...], buckets: tuple[float, ...], genai: bool = False
+) -> Spec[Histogram]:
+    return Spec("histogram", name, unit, description, labels, buckets=buckets, genai=genai)
+
+
+_MODEL: Final = ("model",)
 
 
 class Telemetry:
-    """All instruments for one meter. ``attribution`` are the attribution label names (``_attribution``) that the
-    request, error, token and cost counters carry after their own labels; none by default."""
+    """All instruments for one meter, built from the table below (the order of the rows is the order the instruments
+    are created in). ``attribution`` are the attribution label names (``_attribution``) that the ``attributed``
+    counters carry after their own labels; none by default."""
+
+    # --- the instrument table ---------------------------------------------------------------------------------------
+    # fmt: off
+    requests = _counter(
+        "holysheep.requests", "{request}", "HTTP attempts to the gateway by model, endpoint and status",
+        ("model", "endpoint", "status"), attributed=True,
+    )
+    errors = _counter(
+        "holysheep.errors", "{error}", "Unsuccessful attempts by error type", ("model", "error_type"), attributed=True
+    )
+    tokens = _counter(
+        "holysheep.tokens", "{token}", "Provider-reported tokens by type (prompt, completion, cached, reasoning)",
+        ("model", "token_type"), attributed=True,
+    )
+    stream_outcomes = _counter(
+        "holysheep.stream_outcomes", "{stream}", "Streams by how they ended", ("model", "outcome")
+    )
+    usage_missing = _counter(
+        "holysheep.usage_missing", "{response}", "Successful responses that reported no usage", _MODEL
+    )
+    # Unit {USD}, not USD: the exporter keeps a bare unit's case (holysheep_cost_USD_total).
+    cost = _counter(
+        "holysheep.cost.usd", "{USD}", "Cost in USD from provider-reported usage and the price book", _MODEL,
+        attributed=True,
+    )
+    unpriced_tokens = _counter("holysheep.unpriced_tokens", "{token}", "Tokens of models without a price", _MODEL)
+    cache_savings = _counter(
+        "holysheep.cache_savings.usd", "{USD}", "USD saved by cached input against the input price", _MODEL
+    )
+    retries = _counter(
+        "holysheep.retries", "{retry}", "Retried attempts by the previous attempt's failure class", ("model", "reason")
+    )
+    active = _observed(
+        "up_down_counter", "holysheep.active_requests", "{request}", "Requests in flight: sent and not yet fully read",
+        _MODEL,
+    )
+    ratelimit_remaining = _observed(
+        "gauge", "holysheep.ratelimit.remaining", "{1}",
+        "Last x-ratelimit-remaining-* header value (kind = requests | tokens)", ("model", "kind"),
+    )
+    ratelimit_limit = _observed(
+        "gauge", "holysheep.ratelimit.limit", "{1}", "Last x-ratelimit-limit-* header value (kind = requests | tokens)",
+        ("model", "kind"),
+    )
+    duration = _histogram(
+        "holysheep.request.duration", "s", "Request start to the last byte of the body (a stream's end)",
+        ("model", "endpoint"), b.DURATION_BUCKETS,
+    )
+    time_to_headers = _histogram(
+        "holysheep.time_to_headers", "s",
+        "Request start until the response headers arrived (streamed responses, unless configured for all)",
+        ("model", "endpoint"), b.HEADERS_BUCKETS,
+    )
+    time_to_first_token = _histogram(
+        "holysheep.time_to_first_token", "s", "Streams: request start until the first chunk carrying content", _MODEL,
+        b.TTFT_BUCKETS,
+    )
+    # Unit {token}/s: the Prometheus name is holysheep_output_tokens_per_second on every path. (Named
+    # holysheep.output_tokens_per_second, Prometheus 3's OTLP receiver and the Collector's exporters would add the unit
+    # suffix a second time: holysheep_output_tokens_per_second_per_second.)
+    output_tokens_per_second = _histogram(
+        "holysheep.output_tokens", "{token}/s", "Streams: completion tokens per second after the first token", _MODEL,
+        b.TOKENS_PER_SECOND_BUCKETS,
+    )
+    retry_after = _histogram(
+        "holysheep.retry_after", "s", "Advised wait (retry-after) on rate-limited or unavailable responses", _MODEL,
+        b.RETRY_AFTER_BUCKETS,
+    )
+    genai_duration = _histogram(
+        "gen_ai.client.operation.duration", "s", "GenAI operation duration", (), b.GENAI_DURATION_BUCKETS, genai=True
+    )
+    genai_tokens = _histogram(
+        "gen_ai.client.token.usage", "{token}", "Number of input and output tokens used", (n.GEN_AI_TOKEN_TYPE,),
+        b.GENAI_TOKEN_BUCKETS, genai=True,
+    )
+    genai_ttfc = _histogram(
+        "gen_ai.client.operation.time_to_first_chunk", "s", "Time to receive the first chunk of a streamed response",
+        (), b.GENAI_DURATION_BUCKETS, genai=True,
+    )
+    genai_time_per_chunk = _histogram(
+        "gen_ai.client.operation.time_per_output_chunk", "s",
+        "Time between consecutive output chunks of a streamed response", (), b.GENAI_DURATION_BUCKETS, genai=True,
+    )
+    # fmt: on
 
     def __init__(self, meter: Meter, attribution: tuple[str, ...] = ()) -> None:
-        self.requests = Tally(("model", "endpoint", "status", *attribution))
-        self.errors = Tally(("model", "error_type", *attribution))
-        self.tokens = Tally(("model", "token_type", *attribution))
-        self.active = Tally(("model",))
-        self.stream_outcomes = Tally(("model", "outcome"))
-        self.usage_missing = Tally(("model",))
-        self.cost = Tally(("model", *attribution))
-        self.unpriced_tokens = Tally(("model",))
-        self.cache_savings = Tally(("model",))
-        self.retries = Tally(("model", "reason"))
-        self.ratelimit_remaining = Tally(("model", "kind"))
-        self.ratelimit_limit = Tally(("model", "kind"))
-
-        counters = (
-            (n.REQUESTS, self.requests, "{request}", "HTTP attempts to the gateway by model, endpoint and status"),
-            (n.ERRORS, self.errors, "{error}", "Unsuccessful attempts by error type"),
-            (
-                n.TOKENS,
-                self.tokens,
-                "{token}",
-                "Provider-reported tokens by type (prompt, completion, cached, reasoning)",
-            ),
-            (n.STREAM_OUTCOMES, self.stream_outcomes, "{stream}", "Streams by how they ended"),
-            (n.USAGE_MISSING, self.usage_missing, "{response}", "Successful responses that reported no usage"),
-            (n.COST, self.cost, "{USD}", "Cost in USD from provider-reported usage and the price book"),
-            (n.UNPRICED_TOKENS, self.unpriced_tokens, "{token}", "Tokens of models without a price"),
-            (n.CACHE_SAVINGS, self.cache_savings, "{USD}", "USD saved by cached input against the input price"),
-            (n.RETRIES, self.retries, "{retry}", "Retried attempts by the previous attempt's failure class"),
-        )
-        for name, tally, unit, description in counters:
-            meter.create_observable_counter(name, callbacks=[tally.observe], unit=unit, description=description)
-        meter.create_observable_up_down_counter(
-            n.ACTIVE_REQUESTS,
-            callbacks=[self.active.observe],
-            unit="{request}",
-            description="Requests in flight: sent and not yet fully read",
-        )
-        meter.create_observable_gauge(
-            n.RATELIMIT_REMAINING,
-            callbacks=[self.ratelimit_remaining.observe],
-            unit="{1}",
-            description="Last x-ratelimit-remaining-* header value (kind = requests | tokens)",
-        )
-        meter.create_observable_gauge(
-            n.RATELIMIT_LIMIT,
-            callbacks=[self.ratelimit_limit.observe],
-            unit="{1}",
-            description="Last x-ratelimit-limit-* header value (kind = requests | tokens)",
-        )
-
-        self.duration = _histogram(
-            meter,
-            n.REQUEST_DURATION,
-            "s",
-            DURATION_BUCKETS,
-            "Request start to the last byte of the body (a stream's end)",
-        )
-        self.time_to_headers = _histogram(
-            meter,
-            n.TIME_TO_HEADERS,
-            "s",
-            HEADERS_BUCKETS,
-            "Request start until the response headers arrived (streamed responses, unless configured for all)",
-        )
-        self.time_to_first_token = _histogram(
-            meter,
-            n.TIME_TO_FIRST_TOKEN,
-            "s",
-            TTFT_BUCKETS,
-            "Streams: request start until the first chunk carrying content",
-        )
-        self.output_tokens_per_second = _histogram(
-            meter,
-            n.OUTPUT_TOKENS_PER_SECOND,
-            "{token}/s",
-            TOKENS_PER_SECOND_BUCKETS,
-            "Streams: completion tokens per second after the first token",
-        )
-        self.retry_after = _histogram(
-            meter,
-            n.RETRY_AFTER,
-            "s",
-            RETRY_AFTER_BUCKETS,
-            "Advised wait (retry-after) on rate-limited or unavailable responses",
-        )
-        self.genai_duration = _histogram(
-            meter, n.GEN_AI_CLIENT_OPERATION_DURATION, "s", GENAI_DURATION_BUCKETS, "GenAI operation duration"
-        )
-        self.genai_tokens = _histogram(
-            meter, n.GEN_AI_CLIENT_TOKEN_USAGE, "{token}", GENAI_TOKEN_BUCKETS, "Number of input and output tokens used"
-        )
-        self.genai_ttfc = _histogram(
-            meter,
-            n.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK,
-            "s",
-            GENAI_DURATION_BUCKETS,
-            "Time to receive the first chunk of a streamed response",
-        )
-        self.genai_time_per_chunk = _histogram(
-            meter,
-            n.GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK,
-            "s",
-            GENAI_DURATION_BUCKETS,
-            "Time between consecutive output chunks of a streamed response",
-        )
+        self._attribution = attribution
+        self._table = table_of(type(self))
+        for spec in self._table:
+            self.__dict__[spec.attr] = spec.create(meter, attribution)
 
     @property
     def attribution(self) -> tuple[str, ...]:
-        return self.cost.labels[1:]
+        return self._attribution
 
     def set_attribution(self, attribution: tuple[str, ...]) -> None:
-        for tally, own in ((self.requests, 3), (self.errors, 2), (self.tokens, 2), (self.cost, 1)):
-            tally.relabel((*tally.labels[:own], *attribution))
+        """Other attribution labels (a re-instrumentation): the attributed counters' old series end."""
+        self._attribution = attribution
+        for spec in self._table:
+            if spec.attributed:
+                self.__dict__[spec.attr].relabel(spec.label_names(attribution))
 
 
-def _histogram(meter: Meter, name: str, unit: str, buckets: Sequence[float], description: str) -> Histogram:
-    return meter.create_histogram(
-        name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets)
-    )
+def table_of(cls: type[Telemetry]) -> tuple[Spec[Any], ...]:
+    """The rows of ``cls`` (``Telemetry`` or a subclass that adds rows), in class-body order, base rows first."""
+    rows: dict[str, Spec[Any]] = {}
+    for klass in reversed(cls.__mro__):
+        rows.update((key, value) for key, value in vars(klass).items() if isinstance(value, Spec))
+    return tuple(rows.values())
 
 
-_BY_METER: weakref.WeakKeyDictionary[Any, Telemetry] = weakref.WeakKeyDictionary()
-_BY_METER_LOCK = threading.Lock()
+TABLE: Final = table_of(Telemetry)
+"""The instrument table, in creation order."""
+
+
+_BY_METER: Final[PerProvider[Telemetry]] = PerProvider()
 
 
 def create_telemetry(meter: Meter, attribution: tuple[str, ...] = ()) -> Telemetry:
     """The :class:`Telemetry` of ``meter``, created once per meter (its attributed counters relabelled when the
     attribution labels changed since)."""
-    with _BY_METER_LOCK:
-        try:
-            telemetry = _BY_METER[meter]
-        except KeyError:
-            telemetry = Telemetry(meter, attribution)
-            _BY_METER[meter] = telemetry
-            return telemetry
-        except TypeError:  # a meter that cannot be weakly referenced: no reuse, but still correct once
-            return Telemetry(meter, attribution)
+
+    def relabel(telemetry: Telemetry) -> None:
         if telemetry.attribution != attribution:
             telemetry.set_attribution(attribution)
-        return telemetry
+
+    return _BY_METER.get(meter, lambda: Telemetry(meter, attribution), relabel)

@@ -13,24 +13,24 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from otel_holysheep._call import RESPONSE_HEADER_NAMES, Call, Flavor, RequestFields
-from otel_holysheep._hook import ACTIVE, SENDING
+from otel_holysheep._call import Call, Flavor, RequestFields
+from otel_holysheep._parsing.headers import RESPONSE_HEADER_NAMES
 from otel_holysheep._safety import call_safely
+from otel_holysheep._state import ACTIVE, Session
 
 _CALL = "_otel_holysheep_call"
 _READING = "_otel_holysheep_reading"
-_observed_types: dict[type, type] = {}
 
 
-def targets(module: Any) -> list[tuple[type, str, Any]]:
-    """(class, method name, wrapper factory) for every method this adapter wraps in ``requests``."""
+def targets(module: Any, session: Session) -> list[tuple[type, str, Any]]:
+    """(class, method name, wrapper factory) for every method this adapter wraps in ``requests``; the observed
+    urllib3 response types are kept in ``session``."""
     import urllib3  # noqa: PLC0415 - requests depends on it
 
     def observe(request: Any, response: Any, call: Call, is_async: bool) -> None:
-        _observe(urllib3, response, call)
+        _observe(urllib3, response, call, session.observed_types)
 
     flavor = Flavor(
-        "requests",
         (module.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError),
         (module.exceptions.ConnectionError,),
         _fields,
@@ -45,7 +45,7 @@ def _wrapper(original: Any, flavor: Flavor) -> Any:
         hook = ACTIVE.hook
         if hook is not None:
             base = call_safely(hook.route_text, request.url)
-            if base is not None and not SENDING.get():  # not already measured one library up
+            if base is not None and not hook.sending.get():  # not already measured one library up
                 return hook.send(flavor, request, base, partial(original, self, request, *args, **kwargs))
         return original(self, request, *args, **kwargs)
 
@@ -77,7 +77,7 @@ def _set_body(request: Any, body: bytes) -> None:
     request.headers["Content-Length"] = str(len(body))
 
 
-def _observe(urllib3: Any, response: Any, call: Call) -> None:
+def _observe(urllib3: Any, response: Any, call: Call, observed_types: dict[type, type]) -> None:
     call.on_headers(response.status_code, _wanted_headers(response.headers))
     content = getattr(response, "_content", None)
     if isinstance(content, bytes):  # handed back already read (a test double or a custom adapter)
@@ -94,7 +94,7 @@ def _observe(urllib3: Any, response: Any, call: Call) -> None:
     # Same layout, same name; only the reads below are added, until the call is finished. A response the
     # application drops unread and unclosed is closed by io.IOBase's finalizer, which reaches the close() below: no
     # weakref.finalize needed.
-    raw.__class__ = _observed_type(type(raw))
+    raw.__class__ = _observed_type(type(raw), observed_types)
 
 
 def _wanted_headers(headers: Any) -> dict[str, str]:
@@ -105,12 +105,12 @@ def _wanted_headers(headers: Any) -> dict[str, str]:
     return {k: v for k, v in headers.lower_items() if k in RESPONSE_HEADER_NAMES}
 
 
-def _observed_type(base: type) -> type:
-    observed = _observed_types.get(base)
+def _observed_type(base: type, observed_types: dict[type, type]) -> type:
+    observed = observed_types.get(base)
     if observed is None:
         observed = type(base.__name__, (base,), _observed_reads(base))
         observed.__module__, observed.__qualname__ = base.__module__, base.__qualname__
-        _observed_types[base] = observed
+        observed_types[base] = observed
     return observed
 
 

@@ -25,7 +25,7 @@ from engines import (
     start_victoria_metrics,
     static_exposition_server,
 )
-from otel_holysheep._names import ATTRIBUTED_SERIES, PROMETHEUS_SERIES
+from otel_holysheep._series import ATTRIBUTED_SERIES, PROMETHEUS_SERIES
 
 GRAFANA = REPO / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))

@@ -23,8 +23,8 @@ import pytest
 import requests
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_holysheep import _aiohttp
 from otel_holysheep._call import Call
+from otel_holysheep._state import ACTIVE
 from otel_holysheep.simulator import GatewaySimulator
 from tests.support import Captured, instrumented, providers
 
@@ -258,7 +258,7 @@ def test_a_thousand_concurrent_aiohttp_requests(sim: GatewaySimulator) -> None:
         kinds = asyncio.run(aiohttp_batch(sim.base_url, 1000, seed=3))
         gc.collect()
         check_counts(cap, kinds)
-        assert _aiohttp._calls == {}
+        assert ACTIVE.session is not None and ACTIVE.session.aiohttp_calls == {}
 
 
 def test_thread_pool_of_requests_calls(sim: GatewaySimulator) -> None:
@@ -319,7 +319,7 @@ def test_no_growth_across_runs_through_aiohttp_and_requests(sim_process: str) ->
                 readings.append((tracemalloc.get_traced_memory()[0] // 1024, _rss_kib(), _open_fds()))
                 assert cap.value("holysheep.active_requests") == 0
                 assert _live_calls() == 0
-                assert _aiohttp._calls == {}
+                assert ACTIVE.session is not None and ACTIVE.session.aiohttp_calls == {}
     finally:
         tracemalloc.stop()
     print("readings (heap KiB, RSS KiB, fds):", readings)

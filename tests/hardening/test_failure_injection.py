@@ -18,7 +18,17 @@ import requests
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_holysheep import _aiohttp, _call, _hook, _instruments, _parsing, _pricing, _requests
+from otel_holysheep import (
+    _aiohttp,
+    _call,
+    _hook,
+    _instruments,
+    _parsing,
+    _pricing,
+    _recorder,
+    _requests,
+    _tally,
+)
 from otel_holysheep.simulator import GatewaySimulator
 from tests.support import instrumented, providers
 
@@ -113,10 +123,12 @@ STEPS = [
     (_parsing.JsonScanner, "finish", "json-parsing", ALL),
     (_pricing.PriceBook, "lookup", "pricing", ALL),
     (_pricing.PriceBook, "cost", "cost", ALL),
-    (_call.Call, "_genai_attributes", "attribute-building", ALL),
-    (_instruments.Tally, "add", "counter-recording", ALL),
-    (_call.Call, "_record_rate_limits", "rate-limit-headers", ALL),
-    (_call.Call, "_end_span", "span-end", ALL),
+    (_recorder.Recorder, "_genai_attributes", "attribute-building", ALL),
+    (_tally.Tally, "add", "counter-recording", ALL),
+    (_recorder.Recorder, "headers", "rate-limit-headers", ALL),
+    (_call, "parse_response_headers", "header-parsing", ALL),
+    (_recorder.Recorder, "_record", "metric-recording", ALL),
+    (_recorder.Recorder, "_end_span", "span-end", ALL),
     (_call.Call, "on_headers", "response-observation", ALL),
     (_call.Call, "on_chunk", "body-chunk", ALL),
     (_call.Call, "on_eof", "body-end", ALL),

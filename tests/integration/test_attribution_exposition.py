@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from otel_holysheep._names import ATTRIBUTED_SERIES
+from otel_holysheep._series import ATTRIBUTED_SERIES
 from otel_holysheep.simulator import GatewaySimulator
 from tests.integration.exposition_workload import GOLDEN, masked, run_workload
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_holysheep._names import PROMETHEUS_SERIES
+from otel_holysheep._series import PROMETHEUS_SERIES
 from otel_holysheep.simulator import GatewaySimulator
 from otel_holysheep.version import __version__
 from tests.engines import free_port

@@ -6,7 +6,7 @@ import pytest
 from report_fixture_gen import EXPECTED, FIXTURE, generate_exposition
 from report_helpers import FIXTURE_TEXT
 
-from otel_holysheep._names import PROMETHEUS_SERIES
+from otel_holysheep._series import PROMETHEUS_SERIES
 from otel_holysheep.report.model import ModelRow
 from otel_holysheep.report.sources import parse_exposition, report_from_samples
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from otel_holysheep._names import PROMETHEUS_SERIES
+from otel_holysheep._series import PROMETHEUS_SERIES
 from otel_holysheep.report import queries
 from otel_holysheep.report.errors import ReportError
 from otel_holysheep.report.model import RawStats, histogram_quantile, make_report, make_row

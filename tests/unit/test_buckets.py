@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from otel_holysheep import _instruments as i
+from otel_holysheep import _buckets as i
 
 ALL = {
     "duration": i.DURATION_BUCKETS,

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from otel_holysheep._attributes import ModelLabels, endpoint_of, retry_reason
+from otel_holysheep._attributes import endpoint_of, model_labels, retry_reason
 from otel_holysheep._config import BaseUrl, Settings
 
 
@@ -93,7 +93,7 @@ def test_endpoint_labels_are_bounded(path: str, endpoint: str) -> None:
 
 
 def test_model_label_cap(caplog: pytest.LogCaptureFixture) -> None:
-    labels = ModelLabels(3)
+    labels = model_labels(3)
     with caplog.at_level(logging.WARNING, logger="otel_holysheep"):
         values = [labels.label(f"model-{i}") for i in range(10)]
     assert values[:3] == ["model-0", "model-1", "model-2"]

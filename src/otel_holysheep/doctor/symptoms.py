@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from .._config import ENV_PRICES_FILE, ENV_REQUEST_STREAM_USAGE
+from .._instruments import Telemetry
 from .._pricing import PriceBook
 from .result import Finding, fail, ok, skip, warn
 
@@ -24,12 +25,12 @@ RATE_LIMITED: Final = "http_429"
 NETWORK_ERRORS: Final = ("timeout", "connect_error")
 RATE_LIMIT_RATIO: Final = 0.05  # HolySheepRateLimited in prometheus/rules/holysheep-alerts.yml
 
-REQUESTS: Final = "holysheep_requests_total"
-ERRORS: Final = "holysheep_errors_total"
-RETRY_AFTER_SUM: Final = "holysheep_retry_after_seconds_sum"
-RETRY_AFTER_COUNT: Final = "holysheep_retry_after_seconds_count"
-USAGE_MISSING: Final = "holysheep_usage_missing_total"
-UNPRICED: Final = "holysheep_unpriced_tokens_total"
+REQUESTS: Final = Telemetry.requests.series
+ERRORS: Final = Telemetry.errors.series
+RETRY_AFTER_SUM: Final = Telemetry.retry_after.series + "_sum"
+RETRY_AFTER_COUNT: Final = Telemetry.retry_after.series + "_count"
+USAGE_MISSING: Final = Telemetry.usage_missing.series
+UNPRICED: Final = Telemetry.unpriced_tokens.series
 
 
 @dataclass

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 
+from .._instruments import Telemetry
 from .errors import ReportError
 
-REQUESTS = "holysheep_requests_total"
-DURATION = "holysheep_request_duration_seconds"
-TTFT = "holysheep_time_to_first_token_seconds"
-TOKENS = "holysheep_tokens_total"
-COST = "holysheep_cost_usd_total"
-UNPRICED = "holysheep_unpriced_tokens_total"
+REQUESTS = Telemetry.requests.series
+DURATION = Telemetry.duration.series
+TTFT = Telemetry.time_to_first_token.series
+TOKENS = Telemetry.tokens.series
+COST = Telemetry.cost.series
+UNPRICED = Telemetry.unpriced_tokens.series
 # Finish reasons per model (labels model, finish_reason; "length" = truncated). Not emitted yet: the what-if reads it
 # where it exists and says "not observed" where it does not.
 FINISHES = "holysheep_finishes_total"
