@@ -98,7 +98,7 @@ bench-instructions: $(STAMP) $(BENCH_STAMP)
 
 # Every Python file of the repository (tests/unit/test_lint_scope.py checks it): the package and its tests, the
 # benchmarks, the dashboard generator. mypy: the package, the benchmarks and the generator.
-LINT_PATHS := src tests benchmarks grafana
+LINT_PATHS := src tests benchmarks grafana scripts
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
