@@ -197,6 +197,13 @@ def start_collector(
     return server
 
 
+def static_ring(gateways: Iterable[CollectorServer]) -> dict[str, Any]:
+    """An agent override: its metrics load balancer over exactly these gateways by address (static resolver, dns
+    off: no DNS name has several loopback gateways on different ports)."""
+    resolver = {"dns": {"enabled": False}, "static": {"hostnames": [g.otlp_grpc_address for g in gateways]}}
+    return {"exporters": {"load_balancing": {"resolver": resolver}}}
+
+
 class TraceSink:
     """The trace store of the tests: a Collector whose OTLP receiver writes every span to a JSON-lines file
     (the file exporter). ``env`` points the shipped configs' TRACE_STORE_OTLP_ENDPOINT at it."""

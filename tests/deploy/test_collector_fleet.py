@@ -30,20 +30,23 @@ from engines import (
 )
 from instrumented_apps import otlp_env, traffic_app
 from otel_holysheep.simulator import GatewaySimulator
-from otelcol import AGENT, GATEWAY, CollectorServer, Credentials, Ports, TraceSink, make_credentials, start_collector
+from otelcol import (
+    AGENT,
+    GATEWAY,
+    CollectorServer,
+    Credentials,
+    Ports,
+    TraceSink,
+    make_credentials,
+    start_collector,
+    static_ring,
+)
 from traffic import attempts
 
 pytestmark = [pytest.mark.engines, pytest.mark.collector, pytest.mark.slow]
 
 OUTAGE_S = 22.0
 HOSTS = {"a": "host-a", "b": "host-b"}
-
-
-def static_gateways(gateways: list[CollectorServer]) -> dict[str, Any]:
-    """The metrics load balancer's resolver on loopback: both gateways by address, as no DNS name has two loopback
-    gateways on different ports (dns switched off)."""
-    resolver = {"dns": {"enabled": False}, "static": {"hostnames": [g.otlp_grpc_address for g in gateways]}}
-    return {"exporters": {"load_balancing": {"resolver": resolver}}}
 
 
 def agent_env(gateway: CollectorServer) -> dict[str, str]:
@@ -73,7 +76,7 @@ def start_fleet(
                 AGENT,
                 tmp_path,
                 name=f"agent-{tag}",
-                extra=static_gateways(gateways),
+                extra=static_ring(gateways),
                 env={**agent_env(gateway), **creds.agent_env()},
                 ports=ports,
             )

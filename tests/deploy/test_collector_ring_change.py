@@ -26,7 +26,17 @@ from collector_checks import by_labels, counter_resets, report, wait_for_totals
 from engines import prometheus_config, require_binary, shipped_rule_files, start_prometheus
 from instrumented_apps import otlp_env, traffic_app
 from otel_holysheep.simulator import GatewaySimulator
-from otelcol import AGENT, GATEWAY, CollectorServer, Ports, TraceSink, make_credentials, merge, start_collector
+from otelcol import (
+    AGENT,
+    GATEWAY,
+    CollectorServer,
+    Ports,
+    TraceSink,
+    make_credentials,
+    merge,
+    start_collector,
+    static_ring,
+)
 from traffic import attempts
 
 pytestmark = [pytest.mark.engines, pytest.mark.collector, pytest.mark.slow]
@@ -34,16 +44,10 @@ pytestmark = [pytest.mark.engines, pytest.mark.collector, pytest.mark.slow]
 TAGS = ("a", "b")
 
 
-def ring(gateways: list[CollectorServer]) -> dict[str, Any]:
-    """The agents' metrics resolver: exactly these gateways (static list; dns off)."""
-    resolver = {"dns": {"enabled": False}, "static": {"hostnames": [g.otlp_grpc_address for g in gateways]}}
-    return {"exporters": {"load_balancing": {"resolver": resolver}}}
-
-
 def move_agent(agent: CollectorServer, gateways: list[CollectorServer]) -> None:
     """Restart ``agent`` onto a new pool: the ring, and its spans to the first gateway of the pool."""
     override = agent.configs[-1]
-    config = merge(yaml.safe_load(override.read_text()), ring(gateways))
+    config = merge(yaml.safe_load(override.read_text()), static_ring(gateways))
     override.write_text(yaml.safe_dump(config, sort_keys=False))
     agent.env["OTEL_GATEWAY_PORT"] = str(gateways[0].ports.grpc)
     agent.restart()
@@ -81,7 +85,11 @@ def test_a_gateway_pool_change_leaves_every_counter_without_a_reset(tmp_path: Pa
             agent_env = {"OTEL_GATEWAY_HOSTNAME": "127.0.0.1", "OTEL_GATEWAY_PORT": str(g1.ports.grpc)}
             agents = {
                 tag: start_collector(
-                    AGENT, tmp_path, name=f"agent-{tag}", extra=ring([g1]), env={**agent_env, **creds.agent_env()}
+                    AGENT,
+                    tmp_path,
+                    name=f"agent-{tag}",
+                    extra=static_ring([g1]),
+                    env={**agent_env, **creds.agent_env()},
                 )
                 for tag in TAGS
             }

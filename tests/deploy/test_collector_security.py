@@ -24,7 +24,17 @@ from collector_checks import report, wait_for_totals
 from engines import EngineError, prometheus_config, require_binary, start_prometheus
 from instrumented_apps import otlp_env, traffic_app
 from otel_holysheep.simulator import GatewaySimulator
-from otelcol import AGENT, GATEWAY, SINGLE, TLS_RECEIVERS, TraceSink, make_credentials, start_collector
+from otelcol import (
+    AGENT,
+    GATEWAY,
+    SINGLE,
+    TLS_RECEIVERS,
+    TraceSink,
+    make_credentials,
+    merge,
+    start_collector,
+    static_ring,
+)
 from traffic import attempts
 
 pytestmark = [pytest.mark.engines, pytest.mark.collector, pytest.mark.slow]
@@ -137,8 +147,7 @@ def test_an_agent_speaking_plain_text_to_a_tls_gateway_logs_its_failures_and_del
     with GatewaySimulator() as sim, TraceSink(tmp_path) as sink:
         env = {**sink.env, **creds.server_env(), "PROMETHEUS_REMOTE_WRITE_URL": "http://127.0.0.1:9/api/v1/write"}
         with start_collector(GATEWAY, tmp_path, name="gateway", env=env) as gateway:
-            resolver = {"dns": {"enabled": False}, "static": {"hostnames": [gateway.otlp_grpc_address]}}
-            extra["exporters"]["load_balancing"]["resolver"] = resolver  # type: ignore[index]
+            merge(extra, static_ring([gateway]))
             agent_env = {"OTEL_GATEWAY_HOSTNAME": "127.0.0.1", "OTEL_GATEWAY_PORT": str(gateway.ports.grpc)}
             with start_collector(
                 AGENT, tmp_path, name="agent", extra=extra, env={**agent_env, **creds.agent_env()}
