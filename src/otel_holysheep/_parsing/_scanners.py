@@ -90,7 +90,8 @@ def _scan_head_tail(info: ResponseInfo, head: bytes, tail: bytes) -> None:
     models = _MODEL_FIELD.findall(tail) or _MODEL_FIELD.findall(head)
     if models:
         info.response_model = models[-1].decode("utf-8", "replace")
-    info.finish_reasons = [r.decode() for r in _FINISH_REASON.findall(tail)][:MAX_FINISH_REASONS]
+    for choice, reason in enumerate(_FINISH_REASON.findall(tail)[:MAX_FINISH_REASONS]):
+        info.add_finish(choice, reason.decode())
 
 
 class SseScanner:
