@@ -311,12 +311,18 @@ def test_sse_tool_call_fragments_count_once_per_index_and_choice() -> None:
         _chunk([{"index": 1, "delta": {}, "finish_reason": "tool_calls"}]),
         b"data: [DONE]\n\n",
     ]
-    scanner = SseScanner()
-    for piece in stream:
-        scanner.feed(piece)
-    info = scanner.finish()
-    assert info.tool_calls == {(0, 0), (0, 1), (1, 0)}
-    assert info.finish_reasons == ["tool_calls", "tool_calls"]
+    # capture parses every event in full; without it, OpenAI-shaped fragments are read from their bytes
+    for capture in (False, True):
+        for separators in ((", ", ": "), (",", ":")):
+            scanner = SseScanner(capture)
+            for piece in stream:
+                if piece.startswith(b"data: {"):
+                    piece = b"data: " + json.dumps(json.loads(piece[6:]), separators=separators).encode() + b"\n\n"
+                scanner.feed(piece)
+            info = scanner.finish()
+            assert info.tool_calls == {(0, 0), (0, 1), (1, 0)}, (capture, separators)
+            assert info.finish_reasons == ["tool_calls", "tool_calls"]
+            assert info.content_chunks == 5
 
 
 def test_sse_a_repeated_finish_reason_counts_once_the_last_wins() -> None:

@@ -24,8 +24,15 @@ _FINISH_REASON: Final = re.compile(rb'"finish_reason"\s*:\s*"([a-z_]{1,40})"')
 # An SSE event worth a full parse once the first content has been seen: usage, a finish reason, an error or the end
 # of a Responses API stream. JSON escapes quotes inside strings, so these byte patterns cannot match inside content.
 _INTERESTING: Final = re.compile(
-    rb'"(?:usage"\s*:\s*\{|finish_reason"\s*:\s*"|error"\s*:\s*\{|tool_calls"\s*:\s*\['
+    rb'"(?:usage"\s*:\s*\{|finish_reason"\s*:\s*"|error"\s*:\s*\{'
     rb'|type"\s*:\s*"(?:response\.(?:completed|incomplete|failed)|error)")'
+)
+# A stream event with tool call fragments, and the shape OpenAI sends them in (one choice, one call per event): the
+# call's index is read from the bytes; any other shape is parsed in full.
+_TOOL_CALLS: Final = re.compile(rb'"tool_calls"\s*:\s*\[')
+_TOOL_FRAGMENT: Final = re.compile(
+    rb'"choices"\s*:\s*\[\s*\{\s*"index"\s*:\s*(\d{1,4})\s*,\s*"delta"\s*:\s*\{\s*"tool_calls"\s*:\s*\[\s*\{\s*'
+    rb'"index"\s*:\s*(\d{1,4})\s*[,}]'
 )
 _RESPONSES_TERMINAL: Final = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 _DECODER = json.JSONDecoder()
