@@ -317,8 +317,10 @@ def test_sse_tool_call_fragments_count_once_per_index_and_choice() -> None:
             scanner = SseScanner(capture)
             for piece in stream:
                 if piece.startswith(b"data: {"):
-                    piece = b"data: " + json.dumps(json.loads(piece[6:]), separators=separators).encode() + b"\n\n"
-                scanner.feed(piece)
+                    event = json.dumps(json.loads(piece[6:]), separators=separators).encode()
+                    scanner.feed(b"data: " + event + b"\n\n")
+                else:
+                    scanner.feed(piece)
             info = scanner.finish()
             assert info.tool_calls == {(0, 0), (0, 1), (1, 0)}, (capture, separators)
             assert info.finish_reasons == ["tool_calls", "tool_calls"]
