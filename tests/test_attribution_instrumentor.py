@@ -69,9 +69,11 @@ def test_counters_get_the_labels_histograms_do_not(monkeypatch: pytest.MonkeyPat
         assert cap.value("holysheep.errors", error_type="http_500", **who) == 1
         assert cap.value("holysheep.tokens", token_type="prompt", **who) == 1000
         assert cap.value("holysheep.cost.usd", **who) == pytest.approx(COST)
+        assert cap.value("holysheep.finishes", model="gpt-4.1", finish_reason="stop", **who) == 1
         assert cap.value("holysheep.requests", route="", team="ads") == 1
         assert cap.value("holysheep.cost.usd", route="", team="") == pytest.approx(COST)
-        for name in ("holysheep.requests", "holysheep.errors", "holysheep.tokens", "holysheep.cost.usd"):
+        for name in ("holysheep.requests", "holysheep.errors", "holysheep.tokens", "holysheep.finishes",
+                     "holysheep.cost.usd"):  # fmt: skip
             assert all({"route", "team"} <= set(labels) for labels in cap.label_sets(name)), name
         for name in ("holysheep.request.duration", "holysheep.active_requests", "holysheep.usage_missing"):
             assert all(not {"route", "team"} & set(labels) for labels in cap.label_sets(name)), name

@@ -45,6 +45,10 @@ OUTCOME_TIMEOUT: Final = "timeout"
 
 RETRY_UNKNOWN: Final = "unknown"
 
+# The finish_reason label: OpenAI's reasons, a Responses API "completed" as "stop", anything else "other".
+FINISH_REASONS: Final = frozenset({"stop", "length", "content_filter", "tool_calls", "function_call", OTHER})
+_FINISH_ALIASES: Final = {"completed": "stop"}
+
 
 def endpoint_of(path: str, base_path: str) -> str:
     """The bounded endpoint label of a request path under ``base_path`` (ids are never part of it)."""
@@ -63,6 +67,12 @@ def operation_of(endpoint: str) -> str:
 
 def http_error_type(status_code: int) -> str:
     return f"http_{status_code}" if 100 <= status_code <= 599 else ERROR_EXCEPTION
+
+
+def finish_reason(raw: str) -> str:
+    """The bounded finish_reason label of a response's finish reason."""
+    reason = _FINISH_ALIASES.get(raw, raw)
+    return reason if reason in FINISH_REASONS else OTHER
 
 
 def retry_reason(error_type: str | None) -> str:

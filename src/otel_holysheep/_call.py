@@ -232,13 +232,13 @@ class Call:
         if info is None:
             result = tuple.__new__(Outcome, (
                 status, error, outcome, self.status_code, end, self.headers_at, self.first_token_at, self.sse,
-                None, None, None, (), None, chunks,
+                None, None, None, (), None, chunks, 0,
             ))  # fmt: skip
         else:
             text = info.output_text
             result = tuple.__new__(Outcome, (
                 status, error, outcome, self.status_code, end, self.headers_at, self.first_token_at, self.sse,
                 info.usage, info.response_model, info.response_id, tuple(info.finish_reasons),
-                "".join(text) if text is not None else None, chunks,
+                "".join(text) if text is not None else None, chunks, len(info.tool_calls),
             ))  # fmt: skip
         self.recorder.finished(self.attempt, result)

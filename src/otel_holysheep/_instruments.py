@@ -154,6 +154,13 @@ class Telemetry:
     stream_outcomes = _counter(
         "holysheep.stream_outcomes", "{stream}", "Streams by how they ended", ("model", "outcome")
     )
+    # finish_reason is a closed set (_attributes.FINISH_REASONS); anything else is counted as "other".
+    finishes = _counter(
+        "holysheep.finishes", "{choice}",
+        "Completed choices by finish reason (stop, length, content_filter, tool_calls, function_call, other)",
+        ("model", "finish_reason"), attributed=True,
+    )
+    tool_calls = _counter("holysheep.tool_calls", "{call}", "Tool calls in responses (distinct calls)", _MODEL)
     usage_missing = _counter(
         "holysheep.usage_missing", "{response}", "Successful responses that reported no usage", _MODEL
     )

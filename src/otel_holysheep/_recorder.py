@@ -54,6 +54,7 @@ class Outcome(NamedTuple):
     finish_reasons: tuple[str, ...]
     output_text: str | None  # only when content capture is on
     content_chunks: int  # streams: events carrying output content
+    tool_calls: int = 0  # distinct tool calls in the response
 
 
 class Recorder:
@@ -100,6 +101,10 @@ class Recorder:
             t.time_to_headers.record(o.headers_at - attempt.start, labels, context=exemplar)
         if o.stream_outcome is not None:
             t.stream_outcomes.add((model, o.stream_outcome))
+        for reason in o.finish_reasons:
+            t.finishes.add((model, a.finish_reason(reason), *attributed))
+        if o.tool_calls:
+            t.tool_calls.add((model,), o.tool_calls)
         usage = o.usage
         # the response model's label is admitted to the model cap whether or not the GenAI metrics are on
         response_model = self.models.label(o.response_model) if o.response_model else None

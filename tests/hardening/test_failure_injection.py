@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_holysheep import (
     _aiohttp,
+    _attributes,
     _call,
     _hook,
     _instruments,
@@ -121,6 +122,8 @@ STEPS = [
     (_hook, "parse_request", "request-parsing", ALL),
     (_parsing.SseScanner, "feed", "sse-parsing", ALL),
     (_parsing.JsonScanner, "finish", "json-parsing", ALL),
+    (_parsing.ResponseInfo, "add_finish", "finish-reason-parsing", ALL),
+    (_attributes, "finish_reason", "finish-reason-label", ALL),
     (_pricing.PriceBook, "lookup", "pricing", ALL),
     (_pricing.PriceBook, "cost", "cost", ALL),
     (_recorder.Recorder, "_genai_attributes", "attribute-building", ALL),

@@ -1,6 +1,6 @@
 """The exposition through the real OTel Prometheus exporter: unchanged when attribution is off (against a golden
-written by the code before attribution existed), and with ``route,baggage.team`` only the four attributed counters
-gain exactly those two labels, their sums unchanged."""
+written by the code before attribution existed, plus the finishes family added since), and with ``route,baggage.team``
+only the attributed counters gain exactly those two labels, their sums unchanged."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_empty_setting_is_the_default(gateway: GatewaySimulator, monkeypatch: py
     assert masked(run_workload(gateway)) == GOLDEN.read_text()
 
 
-def test_attribution_adds_two_labels_to_four_counters_only(
+def test_attribution_adds_two_labels_to_the_attributed_counters_only(
     gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ENV, "route,baggage.team")

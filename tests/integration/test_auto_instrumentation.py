@@ -113,6 +113,11 @@ def test_contract_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
     assert total(samples, "holysheep_unpriced_tokens_total", model="mystery-model") == 10
     assert total(samples, "holysheep_usage_missing_total", model="gemini-2.5-flash") == 1
     assert total(samples, "holysheep_stream_outcomes_total", outcome="completed") == 2
+    assert total(samples, "holysheep_finishes_total", finish_reason="stop") == 5  # 2 gpt-4.1, 2 streams, deepseek
+    assert total(samples, "holysheep_finishes_total", model="mystery-model", finish_reason="tool_calls") == 1
+    assert total(samples, "holysheep_finishes_total") == 6  # not the 429, not the embeddings
+    assert total(samples, "holysheep_tool_calls_total", model="mystery-model") == 2
+    assert total(samples, "holysheep_tool_calls_total") == 2
     assert total(samples, "holysheep_time_to_first_token_seconds_count") == 2
     assert total(samples, "holysheep_retry_after_seconds_sum", model="claude-sonnet-4") == pytest.approx(2)
     assert total(samples, "holysheep_active_requests") == 0

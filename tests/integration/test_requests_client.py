@@ -96,7 +96,7 @@ def test_plain_post_json(gateway: GatewaySimulator, captured: Captured) -> None:
 @pytest.mark.parametrize("gzip", [False, True], ids=["identity", "gzip"])
 def test_sse_read_any_way(read: str, gzip: bool, gateway: GatewaySimulator, captured: Captured) -> None:
     payload = chat("deepseek-v3.2", stream=True, stream_options={"include_usage": True})
-    directives = "chunks=6,prompt_tokens=10,split_events" + (",gzip" if gzip else "")
+    directives = "chunks=6,prompt_tokens=10,split_events,tool_calls=2" + (",gzip" if gzip else "")
     with (
         requests.Session() as session,
         session.post(
@@ -112,6 +112,9 @@ def test_sse_read_any_way(read: str, gzip: bool, gateway: GatewaySimulator, capt
     assert captured.value("holysheep.tokens", model="deepseek-v3.2", token_type="completion") == 6
     assert captured.value("holysheep.tokens", model="deepseek-v3.2", token_type="prompt") == 10
     assert captured.count("holysheep.output_tokens", model="deepseek-v3.2") == 1
+    assert captured.value("holysheep.finishes", model="deepseek-v3.2", finish_reason="tool_calls") == 1
+    assert captured.value("holysheep.finishes") == 1
+    assert captured.value("holysheep.tool_calls", model="deepseek-v3.2") == 2
     assert captured.value("holysheep.requests", status="success") == 1
     assert captured.value("holysheep.active_requests") == 0
 

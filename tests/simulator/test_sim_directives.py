@@ -279,3 +279,29 @@ def test_responses_sse_event_lines(http: httpx2.Client) -> None:
     assert completed["type"] == "response.completed"
     assert completed["response"]["usage"]["output_tokens"] == 2
     assert "[DONE]" not in r.text
+
+
+def test_finish_and_tool_call_directives(http: httpx2.Client) -> None:
+    plain = post(http).json()["choices"][0]
+    assert (plain["finish_reason"], "tool_calls" in plain["message"]) == ("stop", False)
+    assert post(http, max_tokens=2).json()["choices"][0]["finish_reason"] == "length"
+    assert post(http, "finish=content_filter").json()["choices"][0]["finish_reason"] == "content_filter"
+    tools = post(http, "tool_calls=2,chunks=0").json()["choices"][0]
+    assert tools["finish_reason"] == "tool_calls"
+    assert tools["message"]["content"] is None  # no text: null, as OpenAI sends it
+    assert post(http, "tool_calls=1").json()["choices"][0]["message"]["content"]  # text and a call
+    calls = tools["message"]["tool_calls"]
+    assert [c["type"] for c in calls] == ["function", "function"]
+    assert len({c["id"] for c in calls}) == 2
+    assert all(json.loads(c["function"]["arguments"]) == {"city": "Paris"} for c in calls)
+    assert post(http, "tool_calls=1,finish=stop").json()["choices"][0]["finish_reason"] == "stop"
+
+    events = [json.loads(d) for d in sse_data(post(http, "tool_calls=2,chunks=1", stream=True).text) if d != "[DONE]"]
+    deltas = [e["choices"][0]["delta"] for e in events]
+    fragments = [call for d in deltas for call in d.get("tool_calls", [])]
+    assert [f["index"] for f in fragments] == [0, 0, 0, 1, 1, 1]
+    for index in (0, 1):
+        mine = [f for f in fragments if f["index"] == index]
+        assert mine[0]["id"] and mine[0]["function"]["name"] == "get_weather"
+        assert json.loads("".join(f["function"]["arguments"] for f in mine)) == {"city": "Paris"}
+    assert [e["choices"][0]["finish_reason"] for e in events][-1] == "tool_calls"

@@ -49,11 +49,12 @@ def test_the_readme_metrics_table_is_the_instrument_table() -> None:
 
 
 def test_derived_series_lists() -> None:
-    assert len(i.TABLE) == len(PROMETHEUS_SERIES) + len(GENAI_SERIES) == 21
+    assert len(i.TABLE) == len(PROMETHEUS_SERIES) + len(GENAI_SERIES) == 23
     assert ATTRIBUTED_SERIES == (
         "holysheep_requests_total",
         "holysheep_errors_total",
         "holysheep_tokens_total",
+        "holysheep_finishes_total",
         "holysheep_cost_usd_total",
     )
     assert {s.name for s in GENAI_SERIES} == {
@@ -139,32 +140,32 @@ def test_a_new_counter_is_one_row_plus_its_recording_line() -> None:
     """What adding a metric takes: the row (here in a throwaway subclass; in the package, in ``Telemetry``'s body)
     and the line that records it. Creation, the series name, the attribution labels and relabelling follow."""
 
-    class WithToolCalls(i.Telemetry):
-        tool_calls = i.Spec("counter", "holysheep.tool_calls", "{call}", "Tool calls", ("model", "tool"), True)
+    class WithRefusals(i.Telemetry):
+        refusals = i.Spec("counter", "holysheep.refusals", "{refusal}", "Refusals", ("model", "tool"), True)
 
-    def record(t: WithToolCalls) -> None:
-        t.tool_calls.add(("gpt-4.1", "search", "checkout"))  # the recording line
+    def record(t: WithRefusals) -> None:
+        t.refusals.add(("gpt-4.1", "search", "checkout"))  # the recording line
 
-    text = _exposition(WithToolCalls, ("team",), record)
-    assert series_of(WithToolCalls.tool_calls).name == "holysheep_tool_calls_total"
-    assert "# HELP holysheep_tool_calls_total Tool calls" in text
+    text = _exposition(WithRefusals, ("team",), record)
+    assert series_of(WithRefusals.refusals).name == "holysheep_refusals_total"
+    assert "# HELP holysheep_refusals_total Refusals" in text
     assert 'model="gpt-4.1",otel_scope_name="otel_holysheep"' in text
     samples = [
         sample
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "holysheep_tool_calls_total"
+        if sample.name == "holysheep_refusals_total"
     ]
     assert [(s.labels["model"], s.labels["tool"], s.labels["team"], s.value) for s in samples] == [
         ("gpt-4.1", "search", "checkout", 1.0)
     ]
     # the table's own rows come first, in order; the new row after them
-    assert i.table_of(WithToolCalls) == (*i.TABLE, WithToolCalls.tool_calls)
+    assert i.table_of(WithRefusals) == (*i.TABLE, WithRefusals.refusals)
 
     reader = InMemoryMetricReader()
-    telemetry = WithToolCalls(MeterProvider(metric_readers=[reader]).get_meter("m"), ("team",))
+    telemetry = WithRefusals(MeterProvider(metric_readers=[reader]).get_meter("m"), ("team",))
     telemetry.set_attribution(("route",))  # re-instrumented with other labels: relabelled like the others
-    assert telemetry.tool_calls.labels == ("model", "tool", "route")
+    assert telemetry.refusals.labels == ("model", "tool", "route")
     assert telemetry.requests.labels == ("model", "endpoint", "status", "route")
     assert telemetry.usage_missing.labels == ("model",)
 

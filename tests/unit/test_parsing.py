@@ -290,3 +290,99 @@ def test_request_messages_capped() -> None:
     assert len(text) == 40
     assert text.endswith("\u2026")
     assert request_messages(b"nope", 40) is None
+
+
+def _chunk(choices: list[dict[str, object]]) -> bytes:
+    return b"data: " + json.dumps({"id": "c", "choices": choices}).encode() + b"\n\n"
+
+
+def _tool_delta(choice: int, index: int, **call: object) -> dict[str, object]:
+    return {"index": choice, "delta": {"tool_calls": [{"index": index, **call}]}, "finish_reason": None}
+
+
+def test_sse_tool_call_fragments_count_once_per_index_and_choice() -> None:
+    stream = [
+        _chunk([{"index": 0, "delta": {"content": "Let me check."}, "finish_reason": None}]),
+        _chunk([_tool_delta(0, 0, id="call_a", type="function", function={"name": "f", "arguments": ""})]),
+        _chunk([_tool_delta(0, 0, function={"arguments": '{"a":'}), _tool_delta(1, 0, id="call_b")]),
+        _chunk([_tool_delta(0, 0, function={"arguments": "1}"})]),
+        _chunk([_tool_delta(0, 1, id="call_c", function={"name": "g", "arguments": "{}"})]),
+        _chunk([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]),
+        _chunk([{"index": 1, "delta": {}, "finish_reason": "tool_calls"}]),
+        b"data: [DONE]\n\n",
+    ]
+    # capture parses every event in full; without it, OpenAI-shaped fragments are read from their bytes
+    for capture in (False, True):
+        for separators in ((", ", ": "), (",", ":")):
+            scanner = SseScanner(capture)
+            for piece in stream:
+                if piece.startswith(b"data: {"):
+                    event = json.dumps(json.loads(piece[6:]), separators=separators).encode()
+                    scanner.feed(b"data: " + event + b"\n\n")
+                else:
+                    scanner.feed(piece)
+            info = scanner.finish()
+            assert info.tool_calls == {(0, 0), (0, 1), (1, 0)}, (capture, separators)
+            assert info.finish_reasons == ["tool_calls", "tool_calls"]
+            assert info.content_chunks == 5
+
+
+def test_sse_a_repeated_finish_reason_counts_once_the_last_wins() -> None:
+    """Some gateways repeat the finish reason on the usage chunk: one choice, one finish."""
+    scanner = SseScanner()
+    scanner.feed(CHAT_STREAM.replace(b'"choices":[],"usage"', b'"choices":[{"index":0,"delta":{},'
+                                     b'"finish_reason":"length"}],"usage"'))  # fmt: skip
+    assert scanner.finish().finish_reasons == ["length"]
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [
+        {"index": 0, "finish_reason": None, "message": {"content": "x", "tool_calls": None}},
+        {"index": 0, "finish_reason": 7, "message": {"tool_calls": "many"}},
+        {"index": 0, "finish_reason": "", "message": {"tool_calls": [1, "x", None]}},
+        {"index": "zero", "finish_reason": ["stop"], "message": "not an object"},
+    ],
+)
+def test_json_malformed_finish_reasons_and_tool_calls_yield_nothing(choice: dict[str, object]) -> None:
+    scanner = JsonScanner()
+    scanner.feed(json.dumps({"id": "c", "choices": [choice]}).encode())
+    info = scanner.finish()
+    assert (info.finish_reasons, info.tool_calls) == ([], set())
+
+
+def test_json_tool_calls_and_choices() -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    body = {
+        "choices": [
+            {"index": 0, "finish_reason": "tool_calls", "message": {"content": None, "tool_calls": [call, call]}},
+            {"index": 1, "finish_reason": "stop", "message": {"content": "done"}},
+        ]
+    }
+    scanner = JsonScanner()
+    scanner.feed(json.dumps(body).encode())
+    info = scanner.finish()
+    assert (info.finish_reasons, len(info.tool_calls)) == (["tool_calls", "stop"], 2)
+
+
+def test_responses_api_function_call_items_are_tool_calls() -> None:
+    body = {
+        "object": "response",
+        "status": "completed",
+        "output": [
+            {"type": "reasoning", "summary": []},
+            {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"},
+            {"type": "function_call", "call_id": "call_2", "name": "g", "arguments": "{}"},
+        ],
+    }
+    scanner = JsonScanner()
+    scanner.feed(json.dumps(body).encode())
+    info = scanner.finish()
+    assert (info.finish_reasons, len(info.tool_calls)) == (["completed"], 2)
+
+
+def test_tool_calls_are_bounded() -> None:
+    calls = [{"index": i, "id": f"call_{i}"} for i in range(1000)]
+    scanner = SseScanner()
+    scanner.feed(_chunk([{"index": 0, "delta": {"tool_calls": calls}, "finish_reason": None}]))
+    assert len(scanner.finish().tool_calls) == 128

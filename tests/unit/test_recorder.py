@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_holysheep import _attributes as a
 from otel_holysheep._attributes import model_labels
 from otel_holysheep._config import BaseUrl, Settings
 from otel_holysheep._instruments import Telemetry
@@ -166,3 +167,14 @@ def test_parse_response_headers(
 def test_response_headers_joins_repeats_and_skips_the_rest() -> None:
     items = [(b"content-type", b"text/event-stream"), (b"retry-after", b"1"), (b"retry-after", b"2"), (b"x", b"y")]
     assert response_headers(items) == {"content-type": "text/event-stream", "retry-after": "1, 2"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "label"),
+    [("stop", "stop"), ("length", "length"), ("content_filter", "content_filter"), ("tool_calls", "tool_calls"),
+     ("function_call", "function_call"), ("completed", "stop"), ("incomplete", "other"), ("end_turn", "other"),
+     ("Stop", "other"), ("x" * 40, "other")],
+)  # fmt: skip
+def test_finish_reason_labels_are_a_closed_set(raw: str, label: str) -> None:
+    assert a.finish_reason(raw) == label
+    assert a.finish_reason(raw) in a.FINISH_REASONS

@@ -12,6 +12,8 @@ TAIL_BYTES: Final = 64 * 1024  # ... and the tail (usage, model, finish reasons)
 MAX_SSE_LINE: Final = 1024 * 1024  # a longer SSE line is dropped, never buffered
 MAX_TOKENS: Final = 10**10  # a larger "token count" is not a token count
 MAX_FINISH_REASONS: Final = 16
+MAX_TOOL_CALLS: Final = 128  # distinct tool calls remembered per response
+MAX_CHOICE_INDEX: Final = 1024
 
 _MODEL_FIELD: Final = re.compile(rb'"model"\s*:\s*"([^"\\]{1,256})"')
 _ID_FIELD: Final = re.compile(rb'"id"\s*:\s*"([^"\\]{1,256})"')
@@ -24,6 +26,13 @@ _FINISH_REASON: Final = re.compile(rb'"finish_reason"\s*:\s*"([a-z_]{1,40})"')
 _INTERESTING: Final = re.compile(
     rb'"(?:usage"\s*:\s*\{|finish_reason"\s*:\s*"|error"\s*:\s*\{'
     rb'|type"\s*:\s*"(?:response\.(?:completed|incomplete|failed)|error)")'
+)
+# A stream event with tool call fragments, and the shape OpenAI sends them in (one choice, one call per event): the
+# call's index is read from the bytes; any other shape is parsed in full.
+_TOOL_CALLS: Final = re.compile(rb'"tool_calls"\s*:\s*\[')
+_TOOL_FRAGMENT: Final = re.compile(
+    rb'"choices"\s*:\s*\[\s*\{\s*"index"\s*:\s*(\d{1,4})\s*,\s*"delta"\s*:\s*\{\s*"tool_calls"\s*:\s*\[\s*\{\s*'
+    rb'"index"\s*:\s*(\d{1,4})\s*[,}]'
 )
 _RESPONSES_TERMINAL: Final = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 _DECODER = json.JSONDecoder()
@@ -52,25 +61,41 @@ class ResponseInfo:
     __slots__ = (
         "content_chunks",
         "error",
-        "finish_reasons",
+        "finishes",
         "malformed",
         "output_text",
         "response_id",
         "response_model",
         "terminal",
+        "tool_calls",
         "usage",
     )
 
     def __init__(self) -> None:
         self.response_id: str | None = None
         self.response_model: str | None = None
-        self.finish_reasons: list[str] = []
+        # choice index -> its finish reason; in a stream the last event carrying one wins
+        self.finishes: dict[int, str] = {}
+        self.tool_calls: set[tuple[int, int]] = set()  # (choice index, tool call index), at most MAX_TOOL_CALLS
         self.usage: Usage | None = None
         self.terminal = False  # SSE: a terminating event ([DONE], response.completed, ...) was seen
         self.content_chunks = 0  # SSE: events carrying output content
         self.malformed = False
         self.error: str | None = None  # an error object inside a 2xx body / stream
         self.output_text: list[str] | None = None  # only when content capture is on
+
+    @property
+    def finish_reasons(self) -> list[str]:
+        """The finish reason of each choice, in the order the choices first finished."""
+        return list(self.finishes.values())
+
+    def add_finish(self, choice: int, reason: str) -> None:
+        if choice in self.finishes or len(self.finishes) < MAX_FINISH_REASONS:
+            self.finishes[choice] = reason
+
+    def add_tool_call(self, choice: int, index: int) -> None:
+        if len(self.tool_calls) < MAX_TOOL_CALLS:
+            self.tool_calls.add((choice, index))
 
 
 def parse_request(body: bytes) -> RequestInfo:
@@ -162,27 +187,51 @@ def _absorb_object(info: ResponseInfo, obj: Any, capture: bool) -> None:
     _absorb_common(info, obj, first_id_wins=True)
     choices = obj.get("choices")
     if isinstance(choices, list):
-        for choice in choices:
+        for position, choice in enumerate(choices):
             if not isinstance(choice, dict):
                 continue
+            index = _index(choice.get("index"), position)
             reason = choice.get("finish_reason")
-            if isinstance(reason, str) and len(info.finish_reasons) < MAX_FINISH_REASONS:
-                info.finish_reasons.append(reason)
+            if isinstance(reason, str) and reason:
+                info.add_finish(index, reason)
+            message = choice.get("message") or choice.get("delta")
+            if isinstance(message, dict) and message.get("tool_calls"):
+                _absorb_tool_calls(info, index, message["tool_calls"])
             if capture:
-                message = choice.get("message") or choice.get("delta") or {}
+                message = message or {}
                 text = message.get("content") if isinstance(message, dict) else None
                 text = text if isinstance(text, str) else choice.get("text")
                 if isinstance(text, str) and text:
                     _add_text(info, text)
 
 
+def _index(value: Any, default: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_CHOICE_INDEX:
+        return value
+    return default
+
+
+def _absorb_tool_calls(info: ResponseInfo, choice: int, calls: Any) -> None:
+    """A message's tool calls, or a stream delta's fragments of them (one call's fragments share its index)."""
+    if not isinstance(calls, list):
+        return
+    for position, call in enumerate(calls):
+        if isinstance(call, dict):
+            info.add_tool_call(choice, _index(call.get("index"), position))
+
+
 def _absorb_response_object(info: ResponseInfo, obj: dict[str, Any], capture: bool) -> None:
     _absorb_common(info, obj, first_id_wins=False)
     status = obj.get("status")
-    if isinstance(status, str) and status not in ("in_progress", "queued") and not info.finish_reasons:
-        info.finish_reasons.append(status)
-    if capture and isinstance(obj.get("output"), list):
-        for item in obj["output"]:
+    if isinstance(status, str) and status not in ("in_progress", "queued") and not info.finishes:
+        info.add_finish(0, status)
+    output = obj.get("output")
+    if isinstance(output, list):
+        for position, item in enumerate(output):
+            if isinstance(item, dict) and item.get("type") == "function_call":
+                info.add_tool_call(0, position)
+    if capture and isinstance(output, list):
+        for item in output:
             for part in (item.get("content") or []) if isinstance(item, dict) else []:
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     _add_text(info, part["text"])

@@ -12,6 +12,8 @@ from otel_holysheep._parsing._body import (
     _INTERESTING,
     _MODEL_FIELD,
     _RESPONSES_TERMINAL,
+    _TOOL_CALLS,
+    _TOOL_FRAGMENT,
     _USAGE_KEY,
     FULL_PARSE_BYTES,
     HEAD_BYTES,
@@ -90,7 +92,8 @@ def _scan_head_tail(info: ResponseInfo, head: bytes, tail: bytes) -> None:
     models = _MODEL_FIELD.findall(tail) or _MODEL_FIELD.findall(head)
     if models:
         info.response_model = models[-1].decode("utf-8", "replace")
-    info.finish_reasons = [r.decode() for r in _FINISH_REASON.findall(tail)][:MAX_FINISH_REASONS]
+    for choice, reason in enumerate(_FINISH_REASON.findall(tail)[:MAX_FINISH_REASONS]):
+        info.add_finish(choice, reason.decode())
 
 
 class SseScanner:
@@ -160,8 +163,15 @@ class SseScanner:
             info.terminal = True
             return False
         if self._seen_content and not self._capture and _INTERESTING.search(data) is None:
-            info.content_chunks += 1
-            return False
+            if _TOOL_CALLS.search(data) is None:
+                info.content_chunks += 1
+                return False
+            # JSON escapes the quotes inside strings: two "index" keys are the choice's and the one call's
+            fragment = _TOOL_FRAGMENT.search(data)
+            if fragment is not None and data.count(b'"index"') == 2:
+                info.add_tool_call(int(fragment.group(1)), int(fragment.group(2)))
+                info.content_chunks += 1
+                return False
         try:
             obj = json.loads(data)
         except ValueError:

@@ -13,9 +13,9 @@ TTFT = Telemetry.time_to_first_token.series
 TOKENS = Telemetry.tokens.series
 COST = Telemetry.cost.series
 UNPRICED = Telemetry.unpriced_tokens.series
-# Finish reasons per model (labels model, finish_reason; "length" = truncated). Not emitted yet: the what-if reads it
-# where it exists and says "not observed" where it does not.
-FINISHES = "holysheep_finishes_total"
+# Finish reasons per model (labels model, finish_reason; "length" = truncated): the what-if reads it
+# where it exists and says "not observed" where it does not (older instrumentations).
+FINISHES = Telemetry.finishes.series
 
 DEFAULT_WINDOW = "7d"
 QUANTILE = 0.95

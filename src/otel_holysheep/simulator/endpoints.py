@@ -65,12 +65,15 @@ def _chat(handler: SimulatorHandler, plan: Plan) -> None:
     pieces = wire.words(plan.n_words)
     usage = _usage(plan, "chat")
     if not plan.stream:
-        _send(handler, plan, wire.chat_completion(rid, model, "".join(pieces), plan.finish, usage))
+        text = "".join(pieces)
+        _send(handler, plan, wire.chat_completion(rid, model, text, plan.finish, usage, plan.scenario.tool_calls or 0))
         return
     head: list[Event] = [(None, wire.chat_chunk(rid, created, model, {"role": "assistant", "content": ""}, None))]
     role_only = plan.scenario.role_only_chunks or 0
     head += [(None, wire.chat_chunk(rid, created, model, {"content": ""}, None)) for _ in range(role_only)]
     body: list[Event] = [(None, wire.chat_chunk(rid, created, model, {"content": w}, None)) for w in pieces]
+    for i in range(plan.scenario.tool_calls or 0):
+        body += [(None, wire.chat_chunk(rid, created, model, d, None)) for d in wire.tool_call_deltas(rid, i)]
     tail: list[Event] = [(None, wire.chat_chunk(rid, created, model, {}, plan.finish))]
     if _include_usage(plan) and usage is not None:
         tail.append((None, wire.usage_chunk(rid, created, model, usage)))

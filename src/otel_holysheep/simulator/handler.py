@@ -236,6 +236,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         else:
             completion = 0
         plan.tokens = wire.Tokens(prompt, completion, sc.cached or 0, reasoning)
+        if sc.tool_calls and plan.endpoint == "chat":
+            plan.finish = "tool_calls"
+        if sc.finish is not None:
+            plan.finish = sc.finish
 
     def _api_key(self) -> str:
         auth = self.headers.get("Authorization", "")

@@ -4,9 +4,11 @@ Comma-separated ``name`` or ``name=value`` items; unknown or invalid items are i
 ``status=N`` (+ ``retry_after=S`` / ``retry_after_ms=MS`` for 429), ``fail_first=N`` with ``key=K`` and
 ``fail_status=N``, ``cut_after=N``, ``stall_after=N``, ``stall_headers``, ``malformed``, ``wrong_shape``.
 Timing (milliseconds, not scaled): ``delay_ms``, ``ttft_ms``, ``chunk_ms``. Content: ``chunks``,
-``role_only_chunks``, ``response_model``, ``body_kib``. Usage: ``no_usage``, ``prompt_tokens``,
-``completion_tokens``, ``cached``, ``reasoning``. Wire: ``gzip``, ``deflate``, ``no_ratelimit``, ``sse_crlf``,
-``sse_comments``, ``split_events``.
+``role_only_chunks``, ``response_model``, ``body_kib``. Finish: ``finish=REASON`` (the finish reason sent, verbatim;
+else ``stop``, or ``length`` when ``max_tokens`` cut the answer), ``tool_calls=N`` (chat: N tool calls, finish reason
+``tool_calls`` unless ``finish`` says otherwise). Usage: ``no_usage``, ``prompt_tokens``, ``completion_tokens``,
+``cached``, ``reasoning``. Wire: ``gzip``, ``deflate``, ``no_ratelimit``, ``sse_crlf``, ``sse_comments``,
+``split_events``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _INT_FIELDS = {
     "reasoning",
     "body_kib",
     "role_only_chunks",
+    "tool_calls",
 }
 _FLAG_FIELDS = {
     "stall_headers",
@@ -48,7 +51,7 @@ _FLAG_FIELDS = {
     "sse_comments",
     "split_events",
 }
-_STR_FIELDS = {"key", "response_model"}
+_STR_FIELDS = {"key", "response_model", "finish"}
 
 
 @dataclass
@@ -74,6 +77,8 @@ class Scenario:
     body_kib: int | None = None
     role_only_chunks: int | None = None
     response_model: str | None = None
+    finish: str | None = None
+    tool_calls: int | None = None
     stall_headers: bool = False
     no_usage: bool = False
     gzip: bool = False

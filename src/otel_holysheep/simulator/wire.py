@@ -131,7 +131,29 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message or default, "type": kind, "param": None, "code": code}}
 
 
-def chat_completion(rid: str, model: Any, text: str, finish: str, usage: Any) -> dict[str, Any]:
+_TOOL_NAME = "get_weather"
+_TOOL_ARGUMENTS = ('{"city": ', '"Paris"}')
+
+
+def tool_call(rid: str, index: int) -> dict[str, Any]:
+    """The ``index``-th tool call of a chat completion's message."""
+    function = {"name": _TOOL_NAME, "arguments": "".join(_TOOL_ARGUMENTS)}
+    return {"id": f"call_{rid[-12:]}{index}", "type": "function", "function": function}
+
+
+def tool_call_deltas(rid: str, index: int) -> list[dict[str, Any]]:
+    """The stream deltas of one tool call as OpenAI sends them: the call with its name, then argument fragments."""
+    start = {"index": index, "id": f"call_{rid[-12:]}{index}", "type": "function",
+             "function": {"name": _TOOL_NAME, "arguments": ""}}  # fmt: skip
+    fragments = [{"index": index, "function": {"arguments": part}} for part in _TOOL_ARGUMENTS]
+    return [{"tool_calls": [call]} for call in (start, *fragments)]
+
+
+def chat_completion(rid: str, model: Any, text: str, finish: str, usage: Any, tool_calls: int = 0) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
+    if tool_calls:
+        message["content"] = text or None
+        message["tool_calls"] = [tool_call(rid, i) for i in range(tool_calls)]
     body: dict[str, Any] = {
         "id": rid,
         "object": "chat.completion",
@@ -140,7 +162,7 @@ def chat_completion(rid: str, model: Any, text: str, finish: str, usage: Any) ->
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish,
             }

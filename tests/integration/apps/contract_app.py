@@ -58,11 +58,11 @@ def main() -> None:
             json={"model": "claude-sonnet-4", "messages": MESSAGES},
             headers=scenario("status=429,retry_after=2"),
         )
-        # an unpriced model
+        # an unpriced model, answering with two tool calls
         client.post(
             "/chat/completions",
             json={"model": "mystery-model", "messages": MESSAGES},
-            headers=scenario("prompt_tokens=7,completion_tokens=3"),
+            headers=scenario("prompt_tokens=7,completion_tokens=3,tool_calls=2"),
         )
 
     async def async_call() -> None:
