@@ -84,9 +84,23 @@ class Tokens:
     completion: int
     cached: int = 0
     reasoning: int = 0
+    cache_write: int = 0
+    cost: float | None = None  # the gateway's own cost (usage.cost), sent only when set
+    anthropic: bool = False  # cache counts Anthropic-style, beside the OpenAI ones
+
+    def _extras(self, usage: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+        if self.anthropic:
+            usage["cache_creation_input_tokens"] = self.cache_write
+            usage["cache_read_input_tokens"] = self.cached
+            details.pop("cached_tokens", None)
+        elif self.cache_write:
+            details["cache_write_tokens"] = self.cache_write
+        if self.cost is not None:
+            usage["cost"] = self.cost
+        return usage
 
     def chat_usage(self) -> dict[str, Any]:
-        return {
+        usage = {
             "prompt_tokens": self.prompt,
             "completion_tokens": self.completion,
             "total_tokens": self.prompt + self.completion,
@@ -98,15 +112,17 @@ class Tokens:
                 "rejected_prediction_tokens": 0,
             },
         }
+        return self._extras(usage, usage["prompt_tokens_details"])
 
     def responses_usage(self) -> dict[str, Any]:
-        return {
+        usage = {
             "input_tokens": self.prompt,
             "input_tokens_details": {"cached_tokens": self.cached},
             "output_tokens": self.completion,
             "output_tokens_details": {"reasoning_tokens": self.reasoning},
             "total_tokens": self.prompt + self.completion,
         }
+        return self._extras(usage, usage["input_tokens_details"])
 
 
 _ERRORS: dict[int, tuple[str, str, str | None]] = {
