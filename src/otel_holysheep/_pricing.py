@@ -150,7 +150,9 @@ class PriceBook:
         return None
 
     @staticmethod
-    def cost(price: Price, prompt_tokens: int, completion_tokens: int, cached_tokens: int, cache_write: int = 0) -> Cost:
+    def cost(
+        price: Price, prompt_tokens: int, completion_tokens: int, cached_tokens: int, cache_write: int = 0
+    ) -> Cost:
         """Cost of one call at the tier its prompt size selects. Cached input and cache-written input are part of the
         prompt tokens: they are priced as cached and as cache writes, the rest as input."""
         prompt = max(prompt_tokens, 0)
@@ -225,7 +227,9 @@ def _price(entry: Any, where: str) -> Price:
         price = _prices(raw, at, _TIER_FIELDS)
         threshold = raw.get("above_input_tokens")
         if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
-            raise PriceBookError(f"{at}.above_input_tokens must be a positive whole number of tokens, not {threshold!r}")
+            raise PriceBookError(
+                f"{at}.above_input_tokens must be a positive whole number of tokens, not {threshold!r}"
+            )
         if any(tier.above_input_tokens == threshold for tier in tiers):
             raise PriceBookError(f"{at}.above_input_tokens: another tier of this model has the threshold {threshold}")
         tiers.append(Tier(threshold, price))
@@ -251,4 +255,5 @@ def _prices(entry: Any, where: str, allowed: frozenset[str]) -> Price:
         raise PriceBookError(
             f"{where} has unknown fields: {', '.join(sorted(unknown))} (known: {', '.join(sorted(allowed))})"
         )
-    return Price(values["input"], values.get("cached_input", values["input"]), values["output"], values.get("cache_write"))
+    cached_input = values.get("cached_input", values["input"])
+    return Price(values["input"], cached_input, values["output"], values.get("cache_write"))

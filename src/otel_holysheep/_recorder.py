@@ -111,8 +111,9 @@ class Recorder:
         # the response model's label is admitted to the model cap whether or not the GenAI metrics are on
         response_model = self.models.label(o.response_model) if o.response_model else None
         # the same name as requested (the usual answer) costs one comparison; another name is looked at once
-        substituted = response_model is not None and o.response_model != model and self._substituted(model, o)
-        if substituted:
+        substituted = False
+        if response_model is not None and o.response_model != model and self._substituted(model, o):
+            substituted = True
             t.model_substitutions.add((model, response_model))
         # gen_ai.client.* describe GenAI operations only (not model listings or other gateway paths)
         genai = (

@@ -86,7 +86,7 @@ def test_override_file_merges(tmp_path: Path) -> None:
         # cache writes and long-context tiers
         ("models:\n  m: {input: 1, output: 2, cache_write: -3}", ".yaml", r"models\.m\.cache_write must be a non-neg"),
         ("models:\n  m: {input: 1, output: 2, cache_write: yes}", ".yaml", r"models\.m\.cache_write must be a non-neg"),
-        ("models:\n  m: {input: 1, output: 2, tiers: {above_input_tokens: 5}}", ".yaml", r"models\.m\.tiers must be a list"),
+        ("models:\n  m: {input: 1, output: 2, tiers: {above_input_tokens: 5}}", ".yaml", r"m\.tiers must be a list"),
         ("models:\n  m: {input: 1, output: 2, tiers: [3]}", ".yaml", r"models\.m\.tiers\[0\] must be a mapping"),
         (
             "models:\n  m: {input: 1, output: 2, tiers: [{input: 2, output: 4}]}",
@@ -110,7 +110,8 @@ def test_override_file_merges(tmp_path: Path) -> None:
         ),
         (
             "models:\n  m:\n    input: 1\n    output: 2\n    tiers:\n"
-            "      - {above_input_tokens: 9, input: 2, output: 4}\n      - {above_input_tokens: 9, input: 3, output: 5}\n",
+            "      - {above_input_tokens: 9, input: 2, output: 4}\n"
+            "      - {above_input_tokens: 9, input: 3, output: 5}\n",
             ".yaml",
             r"models\.m\.tiers\[1\]\.above_input_tokens: another tier of this model has the threshold 9",
         ),

@@ -244,9 +244,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             completion = sc.completion_tokens if sc.completion_tokens is not None else plan.n_words + reasoning
         else:
             completion = 0
-        plan.tokens = wire.Tokens(
-            prompt, completion, sc.cached or 0, reasoning, sc.cache_write or 0, _cost(sc.gateway_cost), sc.anthropic_usage
-        )
+        cache_write, cost = sc.cache_write or 0, _cost(sc.gateway_cost)
+        plan.tokens = wire.Tokens(prompt, completion, sc.cached or 0, reasoning, cache_write, cost, sc.anthropic_usage)
         if sc.tool_calls and plan.endpoint == "chat":
             plan.finish = "tool_calls"
         if sc.finish is not None:

@@ -4,14 +4,14 @@ Comma-separated ``name`` or ``name=value`` items; unknown or invalid items are i
 ``status=N`` (+ ``retry_after=S`` / ``retry_after_ms=MS`` for 429), ``fail_first=N`` with ``key=K`` and
 ``fail_status=N``, ``cut_after=N``, ``stall_after=N``, ``stall_headers``, ``malformed``, ``wrong_shape``.
 Timing (milliseconds, not scaled): ``delay_ms``, ``ttft_ms``, ``chunk_ms``. Content: ``chunks``,
-``role_only_chunks``, ``response_model`` (answer as this model: a substitution), ``body_kib``. Finish: ``finish=REASON`` (the finish reason sent, verbatim;
-else ``stop``, or ``length`` when ``max_tokens`` cut the answer), ``tool_calls=N`` (chat: N tool calls, finish reason
-``tool_calls`` unless ``finish`` says otherwise). Usage: ``no_usage``, ``prompt_tokens``, ``completion_tokens``,
-``cached``, ``reasoning``, ``cache_write`` (prompt tokens written to the prompt cache, in
-``prompt_tokens_details.cache_write_tokens``; with ``anthropic_usage`` as Anthropic-style ``cache_creation_input_tokens``
-and ``cache_read_input_tokens`` beside the OpenAI counts instead), ``gateway_cost=USD`` (the gateway's own cost of the
-call in ``usage.cost``, verbatim). Wire: ``gzip``, ``deflate``, ``no_ratelimit``, ``sse_crlf``, ``sse_comments``,
-``split_events``.
+``role_only_chunks``, ``response_model`` (answer as this model: a substitution), ``body_kib``. Finish:
+``finish=REASON`` (the finish reason sent, verbatim; else ``stop``, or ``length`` when ``max_tokens`` cut the
+answer), ``tool_calls=N`` (chat: N tool calls, finish reason ``tool_calls`` unless ``finish`` says otherwise).
+Usage: ``no_usage``, ``prompt_tokens``, ``completion_tokens``, ``cached``, ``reasoning``, ``cache_write`` (prompt
+tokens written to the prompt cache, in ``prompt_tokens_details.cache_write_tokens``; with ``anthropic_usage`` as
+Anthropic-style ``cache_creation_input_tokens`` and ``cache_read_input_tokens`` beside the OpenAI counts instead),
+``gateway_cost=USD`` (the gateway's own cost of the call in ``usage.cost``, verbatim). Wire: ``gzip``, ``deflate``,
+``no_ratelimit``, ``sse_crlf``, ``sse_comments``, ``split_events``.
 """
 
 from __future__ import annotations

@@ -100,11 +100,12 @@ class Tokens:
         return usage
 
     def chat_usage(self) -> dict[str, Any]:
+        details: dict[str, Any] = {"cached_tokens": self.cached, "audio_tokens": 0}
         usage = {
             "prompt_tokens": self.prompt,
             "completion_tokens": self.completion,
             "total_tokens": self.prompt + self.completion,
-            "prompt_tokens_details": {"cached_tokens": self.cached, "audio_tokens": 0},
+            "prompt_tokens_details": details,
             "completion_tokens_details": {
                 "reasoning_tokens": self.reasoning,
                 "audio_tokens": 0,
@@ -112,17 +113,18 @@ class Tokens:
                 "rejected_prediction_tokens": 0,
             },
         }
-        return self._extras(usage, usage["prompt_tokens_details"])
+        return self._extras(usage, details)
 
     def responses_usage(self) -> dict[str, Any]:
+        details: dict[str, Any] = {"cached_tokens": self.cached}
         usage = {
             "input_tokens": self.prompt,
-            "input_tokens_details": {"cached_tokens": self.cached},
+            "input_tokens_details": details,
             "output_tokens": self.completion,
             "output_tokens_details": {"reasoning_tokens": self.reasoning},
             "total_tokens": self.prompt + self.completion,
         }
-        return self._extras(usage, usage["input_tokens_details"])
+        return self._extras(usage, details)
 
 
 _ERRORS: dict[int, tuple[str, str, str | None]] = {
