@@ -248,7 +248,7 @@ def _prices(entry: Any, where: str, allowed: frozenset[str]) -> Price:
                 continue
             raise PriceBookError(f"{where}.{key} is missing (USD per 1M tokens)")
         if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw < 0:
-            raise PriceBookError(f"{where}.{key} must be a non-negative number (USD per 1M tokens), not {raw!r}")
+            raise PriceBookError(f"{where}.{key} must be a non-negative number, not {raw!r}")
         values[key] = float(raw)
     unknown = set(map(str, entry)) - allowed
     if unknown:
