@@ -1,4 +1,5 @@
-"""The price book: USD per 1M tokens per model, aliases, and the cost of one call.
+"""The price book: USD per 1M tokens per model (input, cached input, cache writes, output, long-context tiers), aliases,
+and the cost of one call.
 
 Pure module. A model the book does not know has no price: callers record no cost for it (never a guess, never $0).
 """
