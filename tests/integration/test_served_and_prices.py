@@ -191,9 +191,24 @@ def test_sdk_workload_with_substitutions_cache_writes_a_long_prompt_and_gateway_
         )
         assert response.usage is not None
         said.add("gpt-4.1", response.model, response.usage.to_dict())
+        # a streamed Responses API call answered by a dated snapshot of the requested model: no substitution
+        events = list(
+            sdk.responses.create(
+                model="claude-sonnet-4",
+                input="Compare latency across models, briefly.",
+                stream=True,
+                extra_headers={
+                    "x-sim-scenario": "response_model=claude-sonnet-4-20250514,prompt_tokens=700,completion_tokens=20,"
+                    "cached=100,cache_write=50,gateway_cost=0.001"
+                },
+            )
+        )
+        completed = events[-1].response  # type: ignore[union-attr]
+        assert events[-1].type == "response.completed" and completed.usage is not None
+        said.add("claude-sonnet-4", completed.model, completed.usage.to_dict())
 
     assert per_model(captured, "holysheep.tokens", "model", "token_type") == said.tokens
-    assert said.tokens[("claude-sonnet-4", "cache_write")] == 3000 + 500 + 100_000
+    assert said.tokens[("claude-sonnet-4", "cache_write")] == 3000 + 500 + 100_000 + 50
     assert (
         per_model(captured, "holysheep.model_substitutions", "model", "served_model")
         == said.substitutions
@@ -211,7 +226,7 @@ def test_sdk_workload_with_substitutions_cache_writes_a_long_prompt_and_gateway_
     assert long_prompt == pytest.approx(1.4025)
     assert per_model(captured, "holysheep.gateway_cost.usd", "model") == {
         "deepseek-v3.2": pytest.approx(0.000084, rel=1e-12),
-        "claude-sonnet-4": pytest.approx(0.0352 + 0.019 + 1.51, rel=1e-12),
+        "claude-sonnet-4": pytest.approx(0.0352 + 0.019 + 1.51 + 0.001, rel=1e-12),
         "gpt-4.1": pytest.approx(0.0025, rel=1e-12),
     }
     ours = per_model(captured, "holysheep.gateway_cost.ours.usd", "model")
@@ -220,7 +235,7 @@ def test_sdk_workload_with_substitutions_cache_writes_a_long_prompt_and_gateway_
         ("gpt-4.1", "stop"): 4,  # the Responses API's "completed" counts as stop
         ("gpt-4.1", "length"): 1,
         ("deepseek-v3.2", "tool_calls"): 1,
-        ("claude-sonnet-4", "stop"): 3,
+        ("claude-sonnet-4", "stop"): 4,
     }
 
     # the report, from what the Prometheus exporter serves
@@ -228,13 +243,13 @@ def test_sdk_workload_with_substitutions_cache_writes_a_long_prompt_and_gateway_
     report = report_from_samples(parse_exposition(text, url="registry"), url="registry")
     rows = {row.model: row for row in report.rows}
     claude = rows["claude-sonnet-4"]
-    assert claude.gateway_cost_usd == pytest.approx(0.0352 + 0.019 + 1.51, rel=1e-12)
+    assert claude.gateway_cost_usd == pytest.approx(0.0352 + 0.019 + 1.51 + 0.001, rel=1e-12)
     assert claude.gateway_cost_ours_usd == pytest.approx(said.ours_where_gateway["claude-sonnet-4"], rel=1e-12)
-    drift = (said.ours_where_gateway["claude-sonnet-4"] - 1.5642) / 1.5642 * 100
+    drift = (said.ours_where_gateway["claude-sonnet-4"] - 1.5652) / 1.5652 * 100
     assert claude.gateway_drift_pct == pytest.approx(drift, rel=1e-9)
     table = render(report, "table").splitlines()
     claude_line = next(line for line in table if line.startswith("claude-sonnet-4")).split()
-    assert claude_line[-3:] == ["1.5642", f"{said.ours_where_gateway['claude-sonnet-4']:.4f}", f"{drift:+.1f}"]
+    assert claude_line[-3:] == ["1.5652", f"{said.ours_where_gateway['claude-sonnet-4']:.4f}", f"{drift:+.1f}"]
     assert table[-4:] == [
         "Served by another model than requested (priced as the model that served them):",
         "  gpt-4.1 -> claude-sonnet-4-20250514: 2 responses (40.0% of gpt-4.1's requests)",  # of 5
