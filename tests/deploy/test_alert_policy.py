@@ -69,7 +69,7 @@ def scaled_rules(tmp_path: Path) -> list[Path]:
         text = sub("for", r"^(\s*for:\s*)(\d+[smhd])\s*$", lambda m: m[1] + _scaled(m[2]), text)
         text = sub(
             "floor",
-            r"(model:holysheep_slo_requests:rate\w+ \* )(\d+)",
+            r"(model:holysheep_(?:slo_requests|finishes):rate\w+ \* )(\d+)",
             lambda m: m[1] + str(int(m[2]) // SCALE),
             text,
         )
@@ -79,8 +79,8 @@ def scaled_rules(tmp_path: Path) -> list[Path]:
         dst.write_text(text)
         files.append(dst)
     # the rules changed without this test: fail rather than test a half-scaled policy
-    assert counts["floor"] == 5 and counts["day"] == 1 and counts["threshold"] == 1, counts
-    assert counts["range"] > 20 and counts["offset"] == 1 and counts["for"] == 18, counts  # 14 app alerts, 4 pipeline
+    assert counts["floor"] == 6 and counts["day"] == 1 and counts["threshold"] == 1, counts
+    assert counts["range"] > 20 and counts["offset"] == 1 and counts["for"] == 19, counts  # 15 app alerts, 4 pipeline
     return files
 
 
