@@ -569,6 +569,50 @@ def limits_row() -> list[Any]:
     ]
 
 
+def finishes_row() -> list[Any]:
+    """Why calls ended: truncations (finish_reason "length", HolySheepTruncatedCompletionsHigh), the mix of finish
+    reasons, and tool calls. Both sides of the ratio are summed by model; 0, not empty, where nothing was cut off."""
+    fin, length = "holysheep_finishes_total", sel('finish_reason="length"')
+    return [
+        ts(
+            "Truncation rate by model",
+            'Share of answers that ended with finish_reason "length": cut off at max_tokens (or the context window) '
+            "and paid for anyway. tool_calls and content_filter endings are not truncations. The warning "
+            "HolySheepTruncatedCompletionsHigh fires above 10% over 30m (and 5m) on at least 20 answers.",
+            "percentunit",
+            q(
+                f"(sum by (model) (rate({fin}{length}[{RATE}]))\n"
+                f"   or sum by (model) (rate({fin}{sel()}[{RATE}])) * 0)\n"
+                f"  / sum by (model) (rate({fin}{sel()}[{RATE}]))",
+                "{{model}}",
+            ),
+            w=10,
+        ),
+        bar_panel(
+            "Finish reasons",
+            "How answers ended over the time range: stop | length | tool_calls | content_filter | function_call | "
+            "other.",
+            "short",
+            q(
+                f"sum by (model, finish_reason) (increase({fin}{sel()}[{RANGE}]))",
+                "{{model}} {{finish_reason}}",
+                instant=True,
+            ),
+        ),
+        ts(
+            "Tool calls / s by model",
+            "Tool calls the answers asked for (each distinct call once); 0 for a model whose answers asked for none.",
+            "short",
+            q(
+                f"sum by (model) (rate(holysheep_tool_calls_total{sel()}[{RATE}]))\n"
+                f"  or sum by (model) (rate({fin}{sel()}[{RATE}])) * 0",
+                "{{model}}",
+            ),
+            w=6,
+        ),
+    ]
+
+
 COMPARISON_COLUMNS = (
     ("A", "Requests", "short"),
     ("B", "Avg latency", "s"),
@@ -772,6 +816,7 @@ def build_dashboard() -> dict[str, Any]:
         ("Tokens and cost", cost_row()),
         ("Spend by route / team", attribution_row()),
         ("Rate limits and streams", limits_row()),
+        ("Why calls ended: truncations and tool calls", finishes_row()),
         ("Per-model comparison", [comparison_table()]),
         ("Pipeline health", pipeline_row()),
         ("Budgets (otel-holysheep rules --budgets)", budget_row()),

@@ -5,8 +5,9 @@ floors scaled with their windows), so a burn-rate page takes seconds instead of 
 
 The outage and the revoked key page and resolve; a single 403, a storm of cancellations and client errors, and a
 rate-limit burst followed by idleness leave every page silent (the last leaves the headroom warning silent too,
-until the model is called again while the limit is spent); and the app going quiet while up fires
-HolySheepCallsStopped until it calls again."""
+until the model is called again while the limit is spent); answers cut off at max_tokens warn
+(HolySheepTruncatedCompletionsHigh) while answers ending in tool calls or a content filter do not; and the app going
+quiet while up fires HolySheepCallsStopped until it calls again."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def scaled_rules(tmp_path: Path) -> list[Path]:
         text = sub("for", r"^(\s*for:\s*)(\d+[smhd])\s*$", lambda m: m[1] + _scaled(m[2]), text)
         text = sub(
             "floor",
-            r"(model:holysheep_slo_requests:rate\w+ \* )(\d+)",
+            r"(model:holysheep_(?:slo_requests|finishes):rate\w+ \* )(\d+)",
             lambda m: m[1] + str(int(m[2]) // SCALE),
             text,
         )
@@ -79,8 +80,8 @@ def scaled_rules(tmp_path: Path) -> list[Path]:
         dst.write_text(text)
         files.append(dst)
     # the rules changed without this test: fail rather than test a half-scaled policy
-    assert counts["floor"] == 5 and counts["day"] == 1 and counts["threshold"] == 1, counts
-    assert counts["range"] > 20 and counts["offset"] == 1 and counts["for"] == 18, counts  # 14 app alerts, 4 pipeline
+    assert counts["floor"] == 6 and counts["day"] == 1 and counts["threshold"] == 1, counts
+    assert counts["range"] > 20 and counts["offset"] == 1 and counts["for"] == 19, counts  # 15 app alerts, 4 pipeline
     return files
 
 
@@ -158,7 +159,7 @@ def test_pages_fire_resolve_and_stay_silent_on_look_alikes(tmp_path: Path) -> No
             assert all(rule["health"] == "ok" for group in prom.rules() for rule in group["rules"])
 
             # Outages and look-alikes at once, each on its own model.
-            for loop in ("outage", "revoked", "storm"):
+            for loop in ("outage", "revoked", "storm", "truncated", "agent"):
                 app.send("start", loop)
             app.send("run", "single403")
             app.send("run", "burst")
@@ -194,6 +195,20 @@ def test_pages_fire_resolve_and_stay_silent_on_look_alikes(tmp_path: Path) -> No
             )
             assert float(naive[0]["value"][1]) > 0.5, naive
 
+            # half of gpt-4o's answers cut off at max_tokens warn (after for: 15m, here 30s); o4-mini's answers end in
+            # tool calls and content filters, a real look-alike: many finishes that are not "stop", none "length"
+            prom.wait_for(firing("HolySheepTruncatedCompletionsHigh", "gpt-4o"), timeout=TIMEOUT)
+            agent = prom.wait_for(
+                'sum by (finish_reason) (holysheep_finishes_total{model="o4-mini"})',
+                lambda r: {s["metric"]["finish_reason"] for s in r} == {"tool_calls", "content_filter"},
+                timeout=TIMEOUT,
+            )
+            assert agent
+            prom.wait_for('holysheep_tool_calls_total{model="o4-mini"} > 0', timeout=TIMEOUT)
+            app.send("stop", "truncated")
+            app.send("stop", "agent")
+            assert not ever(prom, 'ALERTS{model="o4-mini"}')
+
             # Recovery: the outage ends (successes only), the revoked key is replaced (its calls stop). Meanwhile
             # the spent limit is hit again: calls to gpt-4.1-mini while 0 of 10 is left warn.
             app.send("stop", "outage")
@@ -211,8 +226,10 @@ def test_pages_fire_resolve_and_stay_silent_on_look_alikes(tmp_path: Path) -> No
                 ("HolySheepAuthFailures", "claude-sonnet-4"),
             }, pages
             assert not ever(prom, 'ALERTS{model=~"deepseek-v3.2|gemini-2.5-flash", alertname!="HolySheepAuthRejected"}')
-            # the headroom warning resolves once the model is idle again
+            # the headroom warning resolves once the model is idle again, the truncation warning once gpt-4o is
             prom.wait_for('ALERTS{alertname="HolySheepRateLimitHeadroomLow"}', lambda r: not r, timeout=TIMEOUT)
+            prom.wait_for('ALERTS{alertname="HolySheepTruncatedCompletionsHigh"}', lambda r: not r, timeout=TIMEOUT)
+            assert not ever(prom, 'ALERTS{model="o4-mini"}')
 
             # Calls stopped while the app is up: nothing before; every loop stopped, it fires; a call resolves it.
             assert not ever(prom, 'ALERTS{alertname="HolySheepCallsStopped"}')

@@ -213,6 +213,10 @@ def test_required_panels_present(dashboard: dict[str, Any]) -> None:
         "holysheep_ratelimit_remaining",
         "sum by (model, reason) (rate(holysheep_retries_total",
         "holysheep_stream_outcomes_total",
+        'sum by (model) (rate(holysheep_finishes_total{job=~"$job", instance=~"$instance", model=~"$model", '
+        'finish_reason="length"}',
+        "sum by (model, finish_reason) (increase(holysheep_finishes_total",
+        "sum by (model) (rate(holysheep_tool_calls_total",
     ):
         assert needle in exprs, needle
 

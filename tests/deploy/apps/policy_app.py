@@ -10,7 +10,9 @@ Prints READY first; exits when stdin closes (loops stopped).
 
 Loops: ``healthy`` (gpt-4.1, successes), ``outage`` (gpt-4.1, every other call a 503), ``revoked`` (claude-sonnet-4,
 a revoked key: 401s), ``storm`` (deepseek-v3.2: calls the app cancels before the headers, 400/404/422 answers and a
-few successes), ``trickle`` (gpt-4.1-mini on the second gateway: a call every 0.3 s). One-offs: ``single403``
+few successes), ``trickle`` (gpt-4.1-mini on the second gateway: a call every 0.3 s), ``truncated`` (gpt-4o: every
+other call's max_tokens cuts the answer off, finish_reason "length"), ``agent`` (o4-mini: answers ending in tool
+calls, one in four blocked by the content filter). One-offs: ``single403``
 (gemini-2.5-flash, one 403), ``burst`` (gpt-4.1-mini on the second gateway: 10 calls at once, then nothing).
 
 Environment: GATEWAY_URL, LIMITED_GATEWAY_URL (a simulator with a small requests-per-minute limit)."""
@@ -61,6 +63,15 @@ class App:
 
     def trickle(self, n: int) -> None:
         self.call(self.limited, "gpt-4.1-mini")
+
+    def truncated(self, n: int) -> None:
+        """Every other answer longer than its max_tokens: the simulator cuts it off and says finish_reason "length"."""
+        body = {"model": "gpt-4o", "messages": MESSAGES, "max_tokens": 3 if n % 2 else 1000}
+        self.good.post("/chat/completions", json=body)
+
+    def agent(self, n: int) -> None:
+        """Answers that are not truncations: tool calls, and one in four stopped by the content filter."""
+        self.call(self.good, "o4-mini", "finish=content_filter" if n % 4 == 0 else "tool_calls=2")
 
     def storm(self, n: int) -> None:
         """The app's own failures: cancellations before the headers and client errors, in a 4-step cycle."""
