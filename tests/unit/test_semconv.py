@@ -3,7 +3,9 @@ the table itself checked against the conventions' documents it was written from 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.instrumentation import _semconv as upstream
@@ -176,3 +178,12 @@ def test_span_attributes_of_the_forms() -> None:
     assert sc.V1_41.span_attributes <= sc.LATEST.span_attributes
     assert "gen_ai.usage.cache_creation.input_tokens" not in sc.LATEST.span_attributes
     assert sc.V1_41.request_stream_always and not sc.LATEST.request_stream_always
+
+
+def test_the_readme_lists_every_series_of_the_latest_form() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## GenAI conventions: v1.41 or the latest\n", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("| `gen_ai_")]
+    listed = {name for line in table for name in re.findall(r"`(gen_ai_[a-z_]+)`", line.split(" | ")[0])}
+    assert listed == {prometheus_name(m.name, m.unit, m.kind) for m in sc.LATEST.metrics}
+    assert sc.LATEST.schema_url in section and sc.V1_41.schema_url in section
