@@ -124,7 +124,8 @@ class Recorder:
             else None
         )
         if genai is not None and self.latest is not None:
-            self.latest.record(attempt.operation, attempt.start, o, genai, duration, exemplar)
+            # its own step: a failure there must not cost the holysheep_* metrics below
+            call_safely(self.latest.record, attempt.operation, attempt.start, o, genai, duration, exemplar)
             genai = None  # the v1.41 histograms below stay silent
         if genai is not None:
             t.genai_duration.record(duration, genai, context=exemplar)
@@ -237,8 +238,8 @@ class Recorder:
                 attrs[n.HOLYSHEEP_COST_USD] = cost
             if o.error is not None:
                 attrs[n.ERROR_TYPE] = o.error
-            if self.latest is not None:
-                self.latest.span_attributes(attempt.operation, attempt.start, o, attrs)
+            if self.latest is not None:  # a failure there loses those attributes, never the span
+                call_safely(self.latest.span_attributes, attempt.operation, attempt.start, o, attrs)
             span.set_attributes(attrs)
             if o.status != a.STATUS_SUCCESS:
                 span.set_status(Status(StatusCode.ERROR, o.error))
