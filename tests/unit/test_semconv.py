@@ -14,6 +14,7 @@ from otel_holysheep import _buckets as b
 from otel_holysheep import _semconv as sc
 from otel_holysheep._config import ENV_GENAI_METRICS, ENV_SEMCONV_STABILITY_OPT_IN, ENV_VARS, Settings
 from otel_holysheep._instruments import TABLE, prometheus_name
+from otel_holysheep._series import GENAI_LATEST_SERIES
 
 OPT_IN_VALUES = [
     None,
@@ -185,5 +186,5 @@ def test_the_readme_lists_every_series_of_the_latest_form() -> None:
     section = readme.split("\n## GenAI conventions: v1.41 or the latest\n", 1)[1].split("\n## ", 1)[0]
     table = [line for line in section.splitlines() if line.startswith("| `gen_ai_")]
     listed = {name for line in table for name in re.findall(r"`(gen_ai_[a-z_]+)`", line.split(" | ")[0])}
-    assert listed == {prometheus_name(m.name, m.unit, m.kind) for m in sc.LATEST.metrics}
+    assert listed == {series.name for series in GENAI_LATEST_SERIES}
     assert sc.LATEST.schema_url in section and sc.V1_41.schema_url in section
