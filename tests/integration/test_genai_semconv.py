@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2
 import openai
 import pytest
 from opentelemetry.sdk.metrics.export import Histogram, Sum
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.openai_sdk
 KEY = "sk-holysheep-test-KEY-0123456789"
 MESSAGES = [{"role": "user", "content": "Which model is fastest?"}]
 OPT_IN = "http, gen_ai_latest_experimental"  # the standard list, another instrumentation's value in it
+EMBEDDINGS = "gen_ai.client.embeddings."
 
 
 class Workload:
@@ -98,7 +100,9 @@ def exported(cap: Captured) -> dict[str, tuple[Any, str, str]]:
     return found
 
 
-def check_against_table(cap: Captured, form: sc.Form, expected_names: set[str]) -> dict[str, list[Any]]:
+def check_against_table(
+    cap: Captured, form: sc.Form, expected_names: set[str], streamed: str = "claude-sonnet-4"
+) -> dict[str, list[Any]]:
     """Every exported gen_ai metric is a row of ``form`` with that row's kind, unit, buckets and attributes;
     returns the points by name."""
     got = exported(cap)
@@ -121,7 +125,7 @@ def check_against_table(cap: Captured, form: sc.Form, expected_names: set[str]) 
             if row.kind == "histogram":
                 assert tuple(point.explicit_bounds) == tuple(float(x) for x in row.buckets or ()), name
             if row.streams_only:
-                assert point.attributes["gen_ai.request.model"] == "claude-sonnet-4", name
+                assert point.attributes["gen_ai.request.model"] == streamed, name
         points[name] = list(data.data_points)
     return points
 
@@ -294,3 +298,40 @@ def test_the_latest_form_replaces_every_v1_41_family_in_the_exposition(
         "gen_ai_client_embeddings_duration_seconds",
         "gen_ai_client_embeddings_operation_input_tokens",
     }
+
+
+@pytest.mark.parametrize("form", [sc.V1_41, sc.LATEST], ids=lambda form: form.name)
+def test_a_cut_stream_in_both_forms(form: sc.Form, gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream cut after two chunks: no finish reason and no usage came. Latest: the span says ``["error"]``, the
+    token histograms get 0 with the error type and the counters 0; time to first chunk without an error type. v1.41:
+    as before (no finish reasons, and the error type on the time to first chunk, which v1.41 does not define)."""
+    monkeypatch.setenv(ENV_GENAI_METRICS, "true")
+    monkeypatch.setenv(ENV_SEMCONV_STABILITY_OPT_IN, OPT_IN if form is sc.LATEST else "")
+    headers = {"Authorization": f"Bearer {KEY}", "x-sim-scenario": "cut_after=2,chunks=8"}
+    body = {"model": "gpt-4.1", "messages": MESSAGES, "stream": True}
+    with (
+        instrumented(base_urls=[gateway.base_url]) as cap,
+        httpx2.Client(base_url=gateway.base_url, headers=headers) as client,
+    ):
+        with (
+            client.stream("POST", "/chat/completions", json=body) as response,
+            pytest.raises(httpx2.RemoteProtocolError),
+        ):
+            for _ in response.iter_lines():
+                pass
+        # v1.41: no usage, no token.usage point
+        names = {m.name for m in form.metrics if not m.name.startswith(EMBEDDINGS) and m.key != "tokens"}
+        points = check_against_table(cap, form, names, streamed="gpt-4.1")
+        (span,) = _spans(cap).values()
+    cut = ("gpt-4.1", "gpt-4.1", "stream_interrupted")  # the response model came with the first chunks
+    ttfc = form.metric("time_to_first_chunk").name
+    if form is sc.LATEST:
+        assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+        assert span.attributes["gen_ai.request.stream"] is True
+        assert by_model(points[ttfc], "count") == {GPT: 1}
+        assert by_model(points["gen_ai.client.inference.operation.input_tokens"], "count") == {cut: 1}
+        assert by_model(points["gen_ai.client.inference.operation.input_tokens"]) == {cut: 0}
+        assert by_model(points["gen_ai.client.inference.usage.output_tokens"], "value") == {GPT: 0}
+    else:
+        assert "gen_ai.response.finish_reasons" not in span.attributes
+        assert by_model(points[ttfc], "count") == {cut: 1}
