@@ -69,11 +69,11 @@ class Recorder:
         models: BoundedValues,
         latest: LatestGenAI | None = None,
     ) -> None:
+        self.latest = latest  # the latest GenAI conventions' output, when opted in (else the v1.41 form)
         self.settings = settings
         self.telemetry = telemetry
         self.prices = prices
         self.models = models
-        self.latest = latest  # the latest GenAI conventions' output, when opted in (else the v1.41 form)
 
     def headers(self, attempt: Attempt, headers: ResponseHeaders) -> None:
         """What the response headers say: the rate-limit gauges, the advised wait."""
