@@ -41,6 +41,7 @@ class Workload:
 
     def __init__(self) -> None:
         self.embedding_tokens = 0
+        self.cache_write: int | None = None  # prompt_tokens_details.cache_write_tokens, when the gateway sent it
 
 
 def _client(gateway: GatewaySimulator, directives: str) -> openai.OpenAI:
@@ -51,9 +52,12 @@ def _client(gateway: GatewaySimulator, directives: str) -> openai.OpenAI:
 def run(gateway: GatewaySimulator) -> Workload:
     """A JSON chat with cached and reasoning tokens, a stream with usage, embeddings, a chat failing with 500."""
     seen = Workload()
-    with _client(gateway, "prompt_tokens=120,completion_tokens=30,cached=40,reasoning=10") as sdk:
-        completion = sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
-        assert completion.usage is not None and completion.usage.prompt_tokens == 120
+    # cache_write: a directive of simulators that send cache writes (ignored by one that does not)
+    with _client(gateway, "prompt_tokens=120,completion_tokens=30,cached=40,reasoning=10,cache_write=25") as sdk:
+        raw = sdk.chat.completions.with_raw_response.create(model="gpt-4.1", messages=MESSAGES)
+        usage = raw.http_response.json()["usage"]
+        assert usage["prompt_tokens"] == 120
+        seen.cache_write = (usage.get("prompt_tokens_details") or {}).get("cache_write_tokens")
     with _client(gateway, "chunks=5,prompt_tokens=50") as sdk:
         stream = sdk.chat.completions.create(
             model="claude-sonnet-4", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
@@ -160,7 +164,7 @@ def test_latest_form_metrics_follow_the_table(latest: tuple[Captured, Workload])
         "gen_ai.client.inference.usage.input_tokens": (120, 50),
         "gen_ai.client.inference.usage.output_tokens": (30, 5),
         "gen_ai.client.inference.usage.cache_read.input_tokens": (40, 0),
-        "gen_ai.client.inference.usage.cache_write.input_tokens": (0, 0),
+        "gen_ai.client.inference.usage.cache_write.input_tokens": (seen.cache_write or 0, 0),
         "gen_ai.client.inference.usage.reasoning.output_tokens": (10, 0),
     }.items():
         assert by_model(points[name], "value") == {**no_error, GPT: want[0], CLAUDE: want[1]}, name
@@ -203,7 +207,7 @@ def _spans(cap: Captured) -> dict[str, Any]:
 
 
 def test_latest_form_spans_follow_the_table(latest: tuple[Captured, Workload]) -> None:
-    cap, _ = latest
+    cap, seen = latest
     spans = _spans(cap)
     assert set(spans) == {
         "chat gpt-4.1 200",
@@ -225,6 +229,8 @@ def test_latest_form_spans_follow_the_table(latest: tuple[Captured, Workload]) -
         assert "gen_ai.response.time_to_first_chunk" not in spans[key].attributes
     assert spans["chat gpt-4.1 200"].attributes["gen_ai.response.finish_reasons"] == ("stop",)
     assert spans["chat gpt-4.1 200"].attributes["gen_ai.usage.cache_read.input_tokens"] == 40
+    # cache writes on the span only when the gateway reported them
+    assert spans["chat gpt-4.1 200"].attributes.get("gen_ai.usage.cache_write.input_tokens") == seen.cache_write
     # a finish reason expected and never received: "error"
     assert spans["chat gpt-4.1 500"].attributes["gen_ai.response.finish_reasons"] == ("error",)
     assert "gen_ai.response.finish_reasons" not in spans["embeddings text-embedding-3-small 200"].attributes
