@@ -30,13 +30,16 @@ Only the standard library (plus PyYAML and, for the skip helper, pytest) is used
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -94,11 +97,65 @@ def require_binary(name: str) -> Path:
     return path
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (bind to 0, read, close)."""
+# A port handed to a server by number (a Collector cannot report the port it bound) is picked below the kernel's
+# ephemeral range, so no outgoing connection's source port and no bind(0) listener can take it before the server
+# binds it, and it is held by an flock so no other picker (another copy of this module, another pytest process of
+# the compatibility matrix) hands it out again while it is in use. A port picked with bind(0) and released (the old
+# way) lost that race now and then in CI: "bind: address already in use".
+_PORT_LOCK_DIR = Path(tempfile.gettempdir()) / "otel-holysheep-test-ports"
+_PORT_LOCKS_KEPT = 512  # a port picked this many picks ago was bound long since (or never will be): its lock goes
+_port_locks: collections.deque[Any] = collections.deque()
+_port_cursor: list[int] = []
+
+
+def _reservable_ports() -> range:
+    """Ports below the ephemeral range (``ip_local_port_range``), from 10000; empty if that range starts too low."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10000, low)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((_LOOPBACK, 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind((_LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def _lock_port(port: int) -> bool:
+    """Hold ``port``'s lock file for this process (until ``_PORT_LOCKS_KEPT`` more are picked); False if held."""
+    _PORT_LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    handle = open(_PORT_LOCK_DIR / str(port), "a")  # noqa: SIM115 - kept open: the lock lives as long as the handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return False
+    _port_locks.append(handle)
+    while len(_port_locks) > _PORT_LOCKS_KEPT:
+        _port_locks.popleft().close()
+    return True
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 that no other test picks while it is in use (see ``_PORT_LOCK_DIR``)."""
+    ports = _reservable_ports()
+    if len(ports) < 1000:  # an unusual kernel setting: fall back to bind(0), read, close
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((_LOOPBACK, 0))
+            return int(s.getsockname()[1])
+    if not _port_cursor:
+        _port_cursor.append(ports.start + (os.getpid() * 7919) % len(ports))
+    for _ in range(len(ports)):
+        port = _port_cursor[0]
+        _port_cursor[0] = port + 1 if port + 1 < ports.stop else ports.start
+        if _lock_port(port) and _bindable(port):
+            return port
+    raise EngineError(f"no free port in {ports.start}-{ports.stop - 1} on {_LOOPBACK}")
 
 
 # --- HTTP -------------------------------------------------------------------------------------------------------------

@@ -55,11 +55,11 @@ def _wrapper(original: Any, flavor: Flavor) -> Any:
     async def _request(self: Any, method: str, str_or_url: Any, *args: Any, **kwargs: Any) -> Any:
         hook = ACTIVE.hook
         if hook is not None:
-            base = call_safely(_route, hook, self, str_or_url)
-            if base is not None and not hook.sending.get():  # not already measured one library up
+            route = call_safely(_route, hook, self, str_or_url)
+            if route is not None and not hook.sending.get():  # not already measured one library up
                 request = AioRequest(self, method, str_or_url, kwargs)
                 return await hook.send_async(
-                    flavor, request, base, lambda: original(self, method, str_or_url, *args, **kwargs)
+                    flavor, request, route, lambda: original(self, method, str_or_url, *args, **kwargs)
                 )
         return await original(self, method, str_or_url, *args, **kwargs)
 
@@ -91,8 +91,7 @@ def _fields(request: AioRequest) -> RequestFields:
             if str(key).lower() == "x-stainless-retry-count":
                 retry_count = value
                 break
-    path = request.session._build_url(request.url).path
-    return RequestFields(request.method.upper(), path, body, retry_count)
+    return RequestFields(request.method.upper(), body, retry_count)
 
 
 def _set_body(request: AioRequest, body: bytes) -> None:

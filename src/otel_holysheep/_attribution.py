@@ -197,8 +197,29 @@ def _sdk_processor() -> ServerSpans:
 
 
 def route_of(span: Any, server_spans: ServerSpans | None) -> object:
-    """``http.route`` of the SERVER span that is ``span`` or that ``span`` descends from; ``None`` if there is none.
-    Through the public span API: ``Attribution.capture`` reads an SDK span's fields itself."""
+    """``http.route`` of the SERVER span that is ``span`` or that ``span`` descends from (the newest one of its trace
+    still open); ``None`` if there is none. An SDK span's fields are read directly (this runs inside every gateway call
+    with route attribution on); any other span through the public API."""
+    try:
+        kind = span._kind  # an SDK span's kind
+    except AttributeError:  # no SDK span (a non-recording one, another SDK's): the public API
+        return _route_public(span, server_spans)
+    if kind is _SERVER:
+        server = span
+    else:  # the newest open server span of its trace
+        open_spans = server_spans.by_trace_id.get(span._context[0]) if server_spans is not None else None
+        server = open_spans[-1] if open_spans else None
+        if server is not None and server._end_time is not None:  # ended, not swept yet: an older one?
+            server = server_spans.server_span(span)  # type: ignore[union-attr]
+        if server is None:
+            return None
+    try:  # the SDK's attribute dict, read directly
+        return server._attributes._dict.get(n.HTTP_ROUTE)
+    except AttributeError:
+        return _attribute(server, n.HTTP_ROUTE)
+
+
+def _route_public(span: Any, server_spans: ServerSpans | None) -> object:
     if getattr(span, "kind", None) is not _SERVER:
         span = server_spans.server_span(span) if server_spans is not None else None
         if span is None:
@@ -248,24 +269,8 @@ class Attribution:
             span: Any = (
                 context.get(CURRENT_SPAN_KEY) if CURRENT_SPAN_KEY is not None else trace.get_current_span(context)
             )
-            kind = getattr(span, "_kind", None)  # an SDK span's kind; None for no span or a non-recording one
-            if kind is _SERVER:
-                server = span
-            elif kind is None:  # no span, or not the SDK's (unsampled spans are non-recording: no route there)
-                server = None
-                if span is not None:
-                    route = route_of(span, self._server_spans)
-            else:  # an SDK span of another kind: the newest open server span of its trace
-                server_spans = self._server_spans
-                open_spans = server_spans.by_trace_id.get(span._context[0]) if server_spans is not None else None
-                server = open_spans[-1] if open_spans else None
-                if server is not None and server._end_time is not None:  # ended, not swept yet: an older one?
-                    server = server_spans.server_span(span)  # type: ignore[union-attr]
-            if server is not None:
-                try:  # the SDK's attribute dict, read directly
-                    route = server._attributes._dict.get(n.HTTP_ROUTE)
-                except AttributeError:
-                    route = _attribute(server, n.HTTP_ROUTE)
+            if span is not None:
+                route = route_of(span, self._server_spans)
         # the cache key: the route, then each baggage key's value (spelled out for one and two keys: no iterator)
         keys = self._baggage_keys
         if keys:

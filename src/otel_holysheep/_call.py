@@ -24,7 +24,6 @@ class RequestFields(NamedTuple):
     """What the core reads from a client library's request, whichever library made it."""
 
     method: str
-    path: str  # the URL path (no query), to tell the endpoint
     body: bytes  # the request body when it is in memory, else b""
     retry_count: str | bytes | None  # the openai SDK's ``x-stainless-retry-count`` header value, if any
 

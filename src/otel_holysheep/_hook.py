@@ -8,7 +8,8 @@ garbage-collected. Every telemetry step runs under the never-raise guard; the ap
 through unchanged.
 
 A client library is an adapter (``_httpx``, ``_requests``, ``_aiohttp``): its wrapper reads ``_state.ACTIVE.hook``,
-routes the URL and hands the request to ``Hook.send`` / ``Hook.send_async`` with its :class:`Flavor`.
+routes the URL (a :class:`Route`: the base URL and the path, parsed once) and hands the request to ``Hook.send`` /
+``Hook.send_async`` with its :class:`Flavor`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -34,6 +35,13 @@ from otel_holysheep._parsing import add_stream_usage_option, parse_request, requ
 from otel_holysheep._pricing import PriceBook
 from otel_holysheep._recorder import Attempt, Recorder
 from otel_holysheep._safety import call_safely
+
+
+class Route(NamedTuple):
+    """Where a matched request goes: the base URL it falls under and its URL path (no query), parsed once."""
+
+    base: BaseUrl
+    path: str
 
 
 class Hook:
@@ -68,14 +76,17 @@ class Hook:
         self.last_failure: ContextVar[str | None] = ContextVar("otel_holysheep_last_failure", default=None)
         self._hosts = index_base_urls(settings.base_urls)
 
-    def route(self, url: Any) -> BaseUrl | None:
-        """The base URL ``url`` falls under, or ``None`` (the cheap test every HTTP request pays)."""
+    def route(self, url: Any) -> Route | None:
+        """The base URL an httpx or yarl ``url`` falls under, with its path; ``None`` when it is not the gateway's (the
+        cheap test every HTTP request pays)."""
         bases = self._hosts.get(url.host)
         if bases is None:
             return None
-        return match_base_url(bases, url.scheme, url.port, url.path)
+        path = url.path
+        base = match_base_url(bases, url.scheme, url.port, path)
+        return tuple.__new__(Route, (base, path)) if base is not None else None
 
-    def route_text(self, url: str) -> BaseUrl | None:
+    def route_text(self, url: str) -> Route | None:
         """``route`` for a URL string (``scheme://[userinfo@]host[:port]/path?query``, as requests prepares it)."""
         scheme, sep, rest = url.partition("://")
         if not sep:
@@ -93,15 +104,17 @@ class Hook:
         if bases is None:
             return None
         path = "/" + path.partition("#")[0].partition("?")[0]
-        return match_base_url(bases, scheme.lower(), int(port_text) if port_text else None, path)
+        base = match_base_url(bases, scheme.lower(), int(port_text) if port_text else None, path)
+        return tuple.__new__(Route, (base, path)) if base is not None else None
 
-    def begin(self, flavor: Flavor, request: Any, base: BaseUrl) -> Call | None:
+    def begin(self, flavor: Flavor, request: Any, route: Route) -> Call | None:
         """Open the telemetry for one attempt; ``None`` means pass the request straight through."""
         if not is_instrumentation_enabled():
             return None
         start = time.perf_counter()
         fields = flavor.fields(request)
-        endpoint = a.endpoint_of(fields.path, base.path)
+        base = route.base
+        endpoint = a.endpoint_of(route.path, base.path)
         body = fields.body
         info = parse_request(body) if body else None
         if (
@@ -154,9 +167,9 @@ class Hook:
     def _start_span(self, name: str, attributes: dict[str, Any]) -> Span:
         return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
-    def send(self, flavor: Flavor, request: Any, base: BaseUrl, run: Callable[[], Any]) -> Any:
+    def send(self, flavor: Flavor, request: Any, route: Route, run: Callable[[], Any]) -> Any:
         """Run ``run()`` (the library's own send of ``request``) exactly once, measured as one attempt."""
-        call: Call | None = call_safely(self.begin, flavor, request, base)
+        call: Call | None = call_safely(self.begin, flavor, request, route)
         if call is None:
             return run()
         token = call_safely(_attach, call)
@@ -174,9 +187,9 @@ class Hook:
             call_safely(call.finish_now)  # could not observe the body: finish at the headers, never leak
         return response
 
-    async def send_async(self, flavor: Flavor, request: Any, base: BaseUrl, run: Callable[[], Awaitable[Any]]) -> Any:
+    async def send_async(self, flavor: Flavor, request: Any, route: Route, run: Callable[[], Awaitable[Any]]) -> Any:
         """Async twin of ``send``."""
-        call: Call | None = call_safely(self.begin, flavor, request, base)
+        call: Call | None = call_safely(self.begin, flavor, request, route)
         if call is None:
             return await run()
         token = call_safely(_attach, call)

@@ -53,7 +53,7 @@ def _fields(request: Any) -> RequestFields:
         if key == b"x-stainless-retry-count":
             retry_count = value
             break
-    return RequestFields(request.method, request.url.path, content if isinstance(content, bytes) else b"", retry_count)
+    return RequestFields(request.method, content if isinstance(content, bytes) else b"", retry_count)
 
 
 def wanted_headers(headers: Any) -> dict[str, str]:
@@ -76,9 +76,9 @@ def _sync_wrapper(original: Any, flavor: Flavor) -> Any:
     def _send_single_request(self: Any, request: Any) -> Any:
         hook = ACTIVE.hook
         if hook is not None:
-            base = call_safely(hook.route, request.url)
-            if base is not None and not hook.sending.get():  # not already measured one library up
-                return hook.send(flavor, request, base, lambda: original(self, request))
+            route = call_safely(hook.route, request.url)
+            if route is not None and not hook.sending.get():  # not already measured one library up
+                return hook.send(flavor, request, route, lambda: original(self, request))
         return original(self, request)
 
     return _send_single_request
@@ -88,9 +88,9 @@ def _async_wrapper(original: Any, flavor: Flavor) -> Any:
     async def _send_single_request(self: Any, request: Any) -> Any:
         hook = ACTIVE.hook
         if hook is not None:
-            base = call_safely(hook.route, request.url)
-            if base is not None and not hook.sending.get():  # not already measured one library up
-                return await hook.send_async(flavor, request, base, lambda: original(self, request))
+            route = call_safely(hook.route, request.url)
+            if route is not None and not hook.sending.get():  # not already measured one library up
+                return await hook.send_async(flavor, request, route, lambda: original(self, request))
         return await original(self, request)
 
     return _send_single_request

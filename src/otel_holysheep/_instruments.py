@@ -179,6 +179,23 @@ class Telemetry:
     cache_savings = _counter(
         "holysheep.cache_savings.usd", "{USD}", "USD saved by cached input against the input price", _MODEL
     )
+    # Served vs requested (issue 24): a response naming another model than the request's (its served_model label is
+    # bounded like model, by the same cap). Recorded only when it happens: no series otherwise.
+    model_substitutions = _counter(
+        "holysheep.model_substitutions", "{response}",
+        "Responses served by another model than the one requested (dated snapshots and aliases are the same model)",
+        ("model", "served_model"),
+    )
+    # The gateway's own figure, only from responses that report one (usage.cost), and ours for those same calls.
+    gateway_cost = _counter(
+        "holysheep.gateway_cost.usd", "{USD}", "USD the gateway reported for calls (usage.cost), when it reports it",
+        _MODEL,
+    )
+    gateway_cost_ours = _counter(
+        "holysheep.gateway_cost.ours.usd", "{USD}",
+        "Our price-book cost of the calls the gateway reported a cost for (to compare with holysheep.gateway_cost.usd)",
+        _MODEL,
+    )
     retries = _counter(
         "holysheep.retries", "{retry}", "Retried attempts by the previous attempt's failure class", ("model", "reason")
     )

@@ -1,4 +1,5 @@
-"""The price book: USD per 1M tokens per model, aliases, and the cost of one call.
+"""The price book: USD per 1M tokens per model (input, cached input, cache writes, output, long-context tiers), aliases,
+and the cost of one call.
 
 Pure module. A model the book does not know has no price: callers record no cost for it (never a guess, never $0).
 """
@@ -29,11 +30,30 @@ NO_YAML_FIX: Final = (
 
 @dataclass(frozen=True)
 class Price:
-    """USD per 1M tokens."""
+    """USD per 1M tokens. ``cache_write``: prompt tokens written to the prompt cache (``None``: priced as input).
+    ``tiers``: long-context prices, highest threshold first; a call whose prompt is above a tier's threshold is
+    priced, all of it, at that tier (see :meth:`at`)."""
 
     input: float
     cached_input: float
     output: float
+    cache_write: float | None = None
+    tiers: tuple[Tier, ...] = ()
+
+    def at(self, prompt_tokens: int) -> Price:
+        """The price of a call with ``prompt_tokens`` of input (cached and cache-written ones included)."""
+        for tier in self.tiers:
+            if prompt_tokens > tier.above_input_tokens:
+                return tier.price
+        return self
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A long-context tier: calls whose prompt is above ``above_input_tokens`` pay ``price`` for every token."""
+
+    above_input_tokens: int
+    price: Price
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,15 @@ class PriceBook:
             self._cache[model] = found
         return found
 
+    def identity(self, model: str) -> str:
+        """The model a name stands for: its base model in the book, else the name lower-cased without a provider
+        prefix or a date suffix. Two names with one identity (``gpt-4.1`` and ``gpt-4.1-2025-04-14``, an alias and
+        its model) are the same model, not a substitution."""
+        found = self.lookup(model)
+        if found is not None:
+            return found[0]
+        return _DATE_SUFFIX.sub("", model.strip().lower().rsplit("/", 1)[-1])
+
     def _resolve(self, model: str) -> tuple[str, Price] | None:
         name = model.strip().lower()
         candidates = [name]
@@ -122,11 +151,20 @@ class PriceBook:
         return None
 
     @staticmethod
-    def cost(price: Price, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> Cost:
-        """Cost of one call; cached input (part of the prompt tokens) is priced as cached."""
-        cached = min(max(cached_tokens, 0), max(prompt_tokens, 0))
-        uncached = max(prompt_tokens, 0) - cached
+    def cost(
+        price: Price, prompt_tokens: int, completion_tokens: int, cached_tokens: int, cache_write: int = 0
+    ) -> Cost:
+        """Cost of one call at the tier its prompt size selects. Cached input and cache-written input are part of the
+        prompt tokens: they are priced as cached and as cache writes, the rest as input."""
+        prompt = max(prompt_tokens, 0)
+        if price.tiers:
+            price = price.at(prompt)
+        cached = min(max(cached_tokens, 0), prompt)
+        written = min(max(cache_write, 0), prompt - cached)
+        uncached = prompt - cached - written
         usd = uncached * price.input + cached * price.cached_input + max(completion_tokens, 0) * price.output
+        if written:
+            usd += written * (price.input if price.cache_write is None else price.cache_write)
         savings = cached * max(price.input - price.cached_input, 0.0)
         return Cost(usd / PER_TOKENS, savings / PER_TOKENS)
 
@@ -167,20 +205,56 @@ def read_price_file(path: Path) -> PriceBook:
     return PriceBook.from_mapping(data, str(path))
 
 
+_PRICE_FIELDS: Final = ("input", "output", "cached_input", "cache_write")
+_TIER_FIELDS: Final = frozenset({*_PRICE_FIELDS, "above_input_tokens"})
+_ENTRY_FIELDS: Final = frozenset({*_PRICE_FIELDS, "tiers"})
+PRICE_FIELDS_HELP: Final = (
+    "input and output (required), cached_input (default: input), cache_write (default: input) in USD per 1M tokens, "
+    "and tiers: a list of {above_input_tokens, input, output, cached_input, cache_write}"
+)
+
+
 def _price(entry: Any, where: str) -> Price:
+    """One model's entry: its prices and its long-context tiers."""
+    base = _prices(entry, where, _ENTRY_FIELDS)
+    raw_tiers = entry.get("tiers")
+    if raw_tiers is None:
+        return base
+    if not isinstance(raw_tiers, list):
+        raise PriceBookError(f"{where}.tiers must be a list of {{above_input_tokens, input, output, ...}} mappings")
+    tiers: list[Tier] = []
+    for index, raw in enumerate(raw_tiers):
+        at = f"{where}.tiers[{index}]"
+        price = _prices(raw, at, _TIER_FIELDS)
+        threshold = raw.get("above_input_tokens")
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
+            raise PriceBookError(
+                f"{at}.above_input_tokens must be a positive whole number of tokens, not {threshold!r}"
+            )
+        if any(tier.above_input_tokens == threshold for tier in tiers):
+            raise PriceBookError(f"{at}.above_input_tokens: another tier of this model has the threshold {threshold}")
+        tiers.append(Tier(threshold, price))
+    tiers.sort(key=lambda tier: -tier.above_input_tokens)
+    return Price(base.input, base.cached_input, base.output, base.cache_write, tuple(tiers))
+
+
+def _prices(entry: Any, where: str, allowed: frozenset[str]) -> Price:
     if not isinstance(entry, Mapping):
-        raise PriceBookError(f"{where} must be a mapping with input, output and optional cached_input")
+        raise PriceBookError(f"{where} must be a mapping: {PRICE_FIELDS_HELP}")
     values: dict[str, float] = {}
-    for key in ("input", "output", "cached_input"):
+    for key in _PRICE_FIELDS:
         raw = entry.get(key)
         if raw is None:
-            if key == "cached_input":
+            if key in ("cached_input", "cache_write"):
                 continue
             raise PriceBookError(f"{where}.{key} is missing (USD per 1M tokens)")
         if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw < 0:
             raise PriceBookError(f"{where}.{key} must be a non-negative number, not {raw!r}")
         values[key] = float(raw)
-    unknown = set(entry) - {"input", "output", "cached_input", "cache_write"}
+    unknown = set(map(str, entry)) - allowed
     if unknown:
-        raise PriceBookError(f"{where} has unknown fields: {', '.join(sorted(map(str, unknown)))}")
-    return Price(values["input"], values.get("cached_input", values["input"]), values["output"])
+        raise PriceBookError(
+            f"{where} has unknown fields: {', '.join(sorted(unknown))} (known: {', '.join(sorted(allowed))})"
+        )
+    cached_input = values.get("cached_input", values["input"])
+    return Price(values["input"], cached_input, values["output"], values.get("cache_write"))

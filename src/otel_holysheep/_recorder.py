@@ -11,6 +11,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
+from otel_holysheep import _sdk
 from otel_holysheep._attributes import BoundedValues
 from otel_holysheep._config import TIME_TO_HEADERS_ALL, BaseUrl, Settings
 from otel_holysheep._genai import LatestGenAI
@@ -24,6 +25,7 @@ from otel_holysheep._safety import call_safely
 _EMPTY_CONTEXT: Final = otel_context.Context()
 _USAGE_ENDPOINTS: Final = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 _GENAI_OPERATIONS: Final = frozenset({"chat", "text_completion", "embeddings"})
+_SERVED_CACHE_MAX: Final = 1024
 
 
 class Attempt(NamedTuple):
@@ -74,6 +76,7 @@ class Recorder:
         self.telemetry = telemetry
         self.prices = prices
         self.models = models
+        self._served: dict[tuple[str, str], bool] = {}  # (model label, served name) -> a substitution?
 
     def headers(self, attempt: Attempt, headers: ResponseHeaders) -> None:
         """What the response headers say: the rate-limit gauges, the advised wait."""
@@ -117,6 +120,11 @@ class Recorder:
         usage = o.usage
         # the response model's label is admitted to the model cap whether or not the GenAI metrics are on
         response_model = self.models.label(o.response_model) if o.response_model else None
+        # the same name as requested (the usual answer) costs one comparison; another name is looked at once
+        substituted = False
+        if response_model is not None and o.response_model != model and self._substituted(model, o):
+            substituted = True
+            t.model_substitutions.add((model, response_model))
         # gen_ai.client.* describe GenAI operations only (not model listings or other gateway paths)
         genai = (
             self._genai_attributes(attempt, response_model, o.error)
@@ -131,7 +139,7 @@ class Recorder:
             t.genai_duration.record(duration, genai, context=exemplar)
         self._record_stream_timing(attempt, o, genai, exemplar)
         if usage is not None:
-            return self._record_usage(attempt, usage, o.response_model, genai)
+            return self._record_usage(attempt, usage, o.response_model, genai, substituted)
         if (
             o.status == a.STATUS_SUCCESS
             and attempt.endpoint in _USAGE_ENDPOINTS
@@ -139,6 +147,20 @@ class Recorder:
         ):
             t.usage_missing.add((model,))
         return None
+
+    def _substituted(self, model: str, o: Outcome) -> bool:
+        """Whether the response's model is another model than the request's label: not when both names stand for
+        one model of the price book, or are one name without provider prefix and date suffix (``PriceBook.identity``).
+        A request without a usable model name (``unknown``, ``other``) is never counted."""
+        served = o.response_model or ""
+        key = (model, served)
+        hit = self._served.get(key)
+        if hit is None:
+            prices = self.prices
+            hit = model not in (a.UNKNOWN_MODEL, a.OTHER) and prices.identity(model) != prices.identity(served)
+            if len(self._served) < _SERVED_CACHE_MAX:
+                self._served[key] = hit
+        return hit
 
     def _genai_attributes(self, attempt: Attempt, response_model: str | None, error: str | None) -> dict[str, Any]:
         attrs: dict[str, Any] = {
@@ -174,7 +196,12 @@ class Recorder:
             t.output_tokens_per_second.record(usage.completion / (o.end - first), model_only)
 
     def _record_usage(
-        self, attempt: Attempt, usage: Usage, response_model: str | None, genai: dict[str, Any] | None
+        self,
+        attempt: Attempt,
+        usage: Usage,
+        response_model: str | None,
+        genai: dict[str, Any] | None,
+        substituted: bool = False,
     ) -> float | None:
         t = self.telemetry
         model = attempt.model
@@ -183,6 +210,7 @@ class Recorder:
             ("prompt", usage.prompt),
             ("completion", usage.completion),
             ("cached", usage.cached),
+            ("cache_write", usage.cache_write),
             ("reasoning", usage.reasoning),
         ):
             if value:
@@ -192,16 +220,23 @@ class Recorder:
                 t.genai_tokens.record(usage.prompt, {**genai, n.GEN_AI_TOKEN_TYPE: "input"})
             if usage.completion is not None:
                 t.genai_tokens.record(usage.completion, {**genai, n.GEN_AI_TOKEN_TYPE: "output"})
+        gateway_cost = usage.gateway_cost
+        if gateway_cost is not None:
+            t.gateway_cost.add((model,), gateway_cost)
         prices = self.prices
+        # Priced by the model that served the call; the request's model only when the response names none or names
+        # the same model in a form the book does not know (a substitute without a price is unpriced, never guessed).
         found = prices.lookup(response_model or model) if (response_model or model) else None
-        if found is None and response_model and model != a.UNKNOWN_MODEL:
+        if found is None and response_model and model != a.UNKNOWN_MODEL and not substituted:
             found = prices.lookup(model)
         if found is None:
             if prompt + completion:
                 t.unpriced_tokens.add((model,), prompt + completion)
             return None
-        cost = prices.cost(found[1], prompt, completion, usage.cached or 0)
+        cost = prices.cost(found[1], prompt, completion, usage.cached or 0, usage.cache_write or 0)
         t.cost.add((model, *attempt.attributed), cost.usd)
+        if gateway_cost is not None:
+            t.gateway_cost_ours.add((model,), cost.usd)
         if cost.savings_usd:
             t.cache_savings.add((model,), cost.savings_usd)
         return cost.usd
@@ -240,7 +275,7 @@ class Recorder:
                 attrs[n.ERROR_TYPE] = o.error
             if self.latest is not None:  # a failure there loses those attributes, never the span
                 call_safely(self.latest.span_attributes, attempt.operation, attempt.start, o, attrs)
-            span.set_attributes(attrs)
+            _sdk.set_attributes(span, attrs)  # valid values by construction: the SDK's check skipped
             if o.status != a.STATUS_SUCCESS:
                 span.set_status(Status(StatusCode.ERROR, o.error))
         span.end()

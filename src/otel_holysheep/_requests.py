@@ -44,9 +44,9 @@ def _wrapper(original: Any, flavor: Flavor) -> Any:
     def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         hook = ACTIVE.hook
         if hook is not None:
-            base = call_safely(hook.route_text, request.url)
-            if base is not None and not hook.sending.get():  # not already measured one library up
-                return hook.send(flavor, request, base, partial(original, self, request, *args, **kwargs))
+            route = call_safely(hook.route_text, request.url)
+            if route is not None and not hook.sending.get():  # not already measured one library up
+                return hook.send(flavor, request, route, partial(original, self, request, *args, **kwargs))
         return original(self, request, *args, **kwargs)
 
     return send
@@ -58,8 +58,7 @@ def _fields(request: Any) -> RequestFields:
         body = body.encode("utf-8")
     elif not isinstance(body, bytes):
         body = b""  # a file or generator upload: not ours to read
-    path = "/" + request.url.partition("://")[2].partition("/")[2].partition("?")[0].partition("#")[0]
-    return RequestFields(request.method, path, body, _header(request.headers, "x-stainless-retry-count"))
+    return RequestFields(request.method, body, _header(request.headers, "x-stainless-retry-count"))
 
 
 def _header(headers: Any, name: str) -> str | None:

@@ -9,8 +9,14 @@ attribution tests run every fallback.
 What is read: the current span's and the baggage's context keys (``trace.propagation._SPAN_KEY``,
 ``baggage._BAGGAGE_KEY``), the runtime context's own context variable (``_RUNTIME_CONTEXT._current_context``), and an
 SDK span's ``_kind``, ``_context`` (a tuple, trace id first), ``_end_time`` and ``_attributes._dict``. The last four
-are also read inline on the two hot paths (``ServerSpans.on_start`` / ``sweep`` and ``Attribution.capture``), where
+are also read inline on the two hot paths (``ServerSpans.on_start`` / ``sweep`` and ``_attribution.route_of``), where
 a function call per read is what the fields save; the canaries cover those reads too.
+
+What is written: ``set_attributes`` adds a finished call's attributes straight into an SDK span's attribute dict
+(under the span's and the dict's locks, as ``Span.set_attributes`` takes them) when nothing the SDK would do to them
+applies: no value-length limit, room under the count limit, the span not ended. The SDK's per-value validation is
+the largest single cost a gateway call pays for its span (a quarter of the instrumentation's own work per call), and
+the values the recorder writes are valid by construction. Any other case goes through ``Span.set_attributes``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,12 @@ from contextvars import ContextVar
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
+
+_BoundedAttributes: Any
+try:  # the SDK span's attribute container
+    from opentelemetry.attributes import BoundedAttributes as _BoundedAttributes
+except ImportError:  # pragma: no cover - an API without it: Span.set_attributes
+    _BoundedAttributes = None
 
 _ABSENT: Final = object()  # a span without the SDK's field: read it through the public API
 
@@ -71,3 +83,29 @@ def attribute(span: Any, key: str) -> object:
         if values is None:
             return None
     return values.get(key)
+
+
+def set_attributes(span: Any, attributes: dict[str, Any]) -> None:
+    """``span.set_attributes(attributes)`` for values that are already valid attribute values (str, bool, int, float,
+    or a tuple of one of them): written into an SDK span's dict directly where the SDK would store them unchanged."""
+    if not _store(span, attributes):
+        span.set_attributes(attributes)
+
+
+def _store(span: Any, attributes: dict[str, Any]) -> bool:
+    bounded: Any = getattr(span, "_attributes", None)
+    if type(bounded) is not _BoundedAttributes or bounded.max_value_len is not None or bounded._immutable:
+        return False  # another SDK, a value-length limit to apply, or a read-only span
+    lock = getattr(span, "_lock", None)
+    if lock is None:  # pragma: no cover - an SDK span without its lock
+        return False
+    with lock:
+        if getattr(span, "_end_time", _ABSENT) is not None:  # ended (the SDK warns), or a span without the field
+            return False
+        values = bounded._dict
+        maxlen = bounded.maxlen
+        if maxlen is not None and len(values) + len(attributes) > maxlen:
+            return False  # the SDK drops the oldest to make room, and counts them
+        with bounded._lock:
+            values.update(attributes)
+    return True

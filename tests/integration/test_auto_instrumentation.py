@@ -118,6 +118,17 @@ def test_contract_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
     assert total(samples, "holysheep_finishes_total") == 6  # not the 429, not the embeddings
     assert total(samples, "holysheep_tool_calls_total", model="mystery-model") == 2
     assert total(samples, "holysheep_tool_calls_total") == 2
+    # deepseek-v3.2: 6 uncached + 4 cache-written prompt tokens (no cache-write price: at input), 10 out
+    deepseek = (10 * 0.28 + 10 * 0.42) / 1e6
+    assert total(samples, "holysheep_tokens_total", model="deepseek-v3.2", token_type="cache_write") == 4
+    assert total(samples, "holysheep_cost_usd_total", model="deepseek-v3.2") == pytest.approx(deepseek)
+    assert total(samples, "holysheep_gateway_cost_usd_total", model="deepseek-v3.2") == 0.0000071
+    assert total(samples, "holysheep_gateway_cost_ours_usd_total", model="deepseek-v3.2") == pytest.approx(deepseek)
+    substitutions = [
+        ({k: v for k, v in labels.items() if k not in SCOPE_LABELS}, value)
+        for labels, value in samples["holysheep_model_substitutions_total"]
+    ]
+    assert substitutions == [({"model": "mystery-model", "served_model": "mystery-fallback"}, 1)]
     assert total(samples, "holysheep_time_to_first_token_seconds_count") == 2
     assert total(samples, "holysheep_retry_after_seconds_sum", model="claude-sonnet-4") == pytest.approx(2)
     assert total(samples, "holysheep_active_requests") == 0

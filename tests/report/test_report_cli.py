@@ -141,6 +141,9 @@ def canned(window: str = "7d", selector: str | None = None) -> dict[str, list[di
         qs["unpriced_tokens"]: _vector(my_finetune=1500),
         qs["total_p95_latency"]: [{"metric": {}, "value": 9.0}],
         qs["total_p95_ttft"]: [{"metric": {}, "value": 1.5}],
+        qs["substitutions"]: [],  # none here: the report looks the same as before they were counted
+        qs["gateway_cost"]: [],
+        qs["gateway_cost_ours"]: [],
     }
 
 
@@ -187,6 +190,51 @@ def test_prometheus_table_total(serve: Serve, capsys: pytest.CaptureFixture[str]
         "2.2870",
         "437,262",
     ]
+
+
+def with_substitutions_and_gateway_costs() -> dict[str, list[dict[str, object]]]:
+    answers = canned()
+    qs = queries.report_queries()
+    answers[qs["substitutions"]] = [
+        {"metric": {"model": "gpt-4.1", "served_model": "claude-sonnet-4"}, "value": 5.01},
+        {"metric": {"model": "deepseek-v3", "served_model": "deepseek-v3.2-exp"}, "value": 12},
+    ]
+    answers[qs["gateway_cost"]] = _vector(gpt_4_1=0.40, my_finetune=0.01)
+    answers[qs["gateway_cost_ours"]] = _vector(gpt_4_1=0.42)  # my-finetune has no price: no cost of ours
+    return answers
+
+
+def test_prometheus_report_shows_substitutions_and_gateway_drift(
+    serve: Serve, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = serve(fake_prometheus(with_substitutions_and_gateway_costs()))
+    code, out, _ = run(capsys, "--prometheus", url)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[2].split("  ")[-3:] == ["GATEWAY COST (USD)", "OURS (USD)", "DRIFT (%)"]
+    gpt = next(line for line in lines if line.startswith("gpt-4.1")).split()
+    assert gpt[-3:] == ["0.4000", "0.4200", "+5.0"]  # (0.42 - 0.40) / 0.40
+    finetune = next(line for line in lines if line.startswith("my-finetune")).split()
+    assert finetune[-3:] == ["0.0100", "-", "-"]
+    deepseek = next(line for line in lines if line.startswith("deepseek-v3")).split()
+    assert deepseek[-3:] == ["-", "-", "-"]  # the gateway reported no cost for it
+    total = next(line for line in lines if line.startswith("TOTAL")).split()
+    assert total[-3:] == ["0.4100", "0.4200", "+2.4"]
+    assert lines[-3:] == [
+        "Served by another model than requested (priced as the model that served them):",
+        "  deepseek-v3 -> deepseek-v3.2-exp: 12 responses (40.0% of deepseek-v3's requests)",
+        "  gpt-4.1 -> claude-sonnet-4: 5 responses (10.0% of gpt-4.1's requests)",
+    ]
+    code, out, _ = run(capsys, "--prometheus", url, "--format", "json")
+    rows = {row["model"]: row for row in json.loads(out)}
+    assert rows["gpt-4.1"]["served_by"] == {"claude-sonnet-4": 5}
+    assert rows["my-finetune"]["served_by"] == {}
+    assert (rows["gpt-4.1"]["gateway_cost_usd"], rows["gpt-4.1"]["gateway_drift_pct"]) == (0.4, 5.0)
+    code, out, _ = run(capsys, "--prometheus", url, "--format", "markdown")
+    assert "| Gateway cost (USD) | Ours (USD) | Drift (%) |" in out
+    assert out.endswith("\n- gpt-4.1 -> claude-sonnet-4: 5 responses (10.0% of gpt-4.1's requests)\n")
+    code, out, _ = run(capsys, "--prometheus", url, "--format", "csv")
+    assert out.splitlines()[0].endswith(",gateway_cost_usd,gateway_cost_ours_usd,gateway_drift_pct")
 
 
 def test_prometheus_csv(serve: Serve, capsys: pytest.CaptureFixture[str]) -> None:

@@ -305,3 +305,24 @@ def test_finish_and_tool_call_directives(http: httpx2.Client) -> None:
         assert mine[0]["id"] and mine[0]["function"]["name"] == "get_weather"
         assert json.loads("".join(f["function"]["arguments"] for f in mine)) == {"city": "Paris"}
     assert [e["choices"][0]["finish_reason"] for e in events][-1] == "tool_calls"
+
+
+def test_cache_write_and_gateway_cost_directives(http: httpx2.Client) -> None:
+    directives = "prompt_tokens=900,cached=100,cache_write=300,completion_tokens=5,gateway_cost=0.0042"
+    usage = post(http, directives).json()["usage"]
+    assert usage["prompt_tokens"] == 900
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 100, "audio_tokens": 0, "cache_write_tokens": 300}
+    assert usage["cost"] == 0.0042
+    anthropic = post(http, directives + ",anthropic_usage").json()["usage"]
+    assert (anthropic["cache_creation_input_tokens"], anthropic["cache_read_input_tokens"]) == (300, 100)
+    assert anthropic["prompt_tokens_details"] == {"audio_tokens": 0}
+    stream = post(http, directives, stream=True, stream_options={"include_usage": True})
+    last = json.loads(sse_data(stream.text)[-2])  # the usage chunk, before [DONE]
+    assert last["usage"]["cost"] == 0.0042 and last["usage"]["prompt_tokens_details"]["cache_write_tokens"] == 300
+    responses = post(http, directives, path="/responses", input="hi").json()["usage"]
+    assert responses["input_tokens_details"] == {"cached_tokens": 100, "cache_write_tokens": 300}
+    assert responses["cost"] == 0.0042
+    plain = post(http).json()["usage"]
+    assert "cost" not in plain and "cache_write_tokens" not in plain["prompt_tokens_details"]
+    assert "cost" not in post(http, "gateway_cost=cheap").json()["usage"]  # not a number: not sent
+    assert "cost" not in post(http, "gateway_cost=nan").json()["usage"]

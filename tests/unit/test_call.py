@@ -47,7 +47,7 @@ class Recorded:
 FLAVOR = Flavor(
     (TimeoutError,),
     (ConnectionError,),
-    lambda request: RequestFields("POST", "/v1/chat/completions", b"", None),
+    lambda request: RequestFields("POST", b"", None),
     lambda request, body: None,
     lambda request, response, call, is_async: None,
 )

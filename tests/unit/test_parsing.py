@@ -97,6 +97,43 @@ def test_add_stream_usage_option() -> None:
         ({"prompt_tokens": 10**12, "completion_tokens": True}, None),
         ({"prompt_tokens": 3, "prompt_tokens_details": "x"}, Usage(3, None, None, None)),
         (None, None),
+        # cache writes (OpenAI-compatible gateways' details, or Anthropic-style counts) and the gateway's own cost
+        (
+            {
+                "prompt_tokens": 9,
+                "completion_tokens": 1,
+                "prompt_tokens_details": {"cached_tokens": 2, "cache_write_tokens": 5},
+                "cost": 0.0123,
+            },
+            Usage(9, 1, 2, None, 5, 0.0123),
+        ),
+        (
+            {"input_tokens": 9, "output_tokens": 1, "input_tokens_details": {"cache_write_tokens": 4}, "cost": 2},
+            Usage(9, 1, None, None, 4, 2.0),
+        ),  # Responses API
+        (
+            {
+                "prompt_tokens": 9,
+                "completion_tokens": 1,
+                "cache_creation_input_tokens": 6,
+                "cache_read_input_tokens": 3,
+            },
+            Usage(9, 1, 3, None, 6, None),
+        ),
+        (
+            {
+                "prompt_tokens": 9,
+                "prompt_tokens_details": {"cached_tokens": 1, "cache_write_tokens": 2},
+                "cache_creation_input_tokens": 7,
+                "cache_read_input_tokens": 8,
+            },
+            Usage(9, None, 1, None, 2, None),
+        ),
+        ({"prompt_tokens": 1, "cost": "0.5"}, Usage(1, None)),
+        ({"prompt_tokens": 1, "cost": -0.5}, Usage(1, None)),
+        ({"prompt_tokens": 1, "cost": True}, Usage(1, None)),
+        ({"prompt_tokens": 1, "cost": 1e300}, Usage(1, None)),
+        ({"prompt_tokens": 1, "cache_creation_input_tokens": -2}, Usage(1, None)),
     ],
 )
 def test_usage_from_object(usage: object, expected: Usage | None) -> None:

@@ -178,3 +178,66 @@ def test_response_headers_joins_repeats_and_skips_the_rest() -> None:
 def test_finish_reason_labels_are_a_closed_set(raw: str, label: str) -> None:
     assert a.finish_reason(raw) == label
     assert a.finish_reason(raw) in a.FINISH_REASONS
+
+
+def test_a_substitution_is_counted_and_priced_by_the_served_model() -> None:
+    s = Setup()
+    served = outcome(response_model="claude-sonnet-4-20250514", usage=Usage(1000, 100))
+    s.recorder.finished(s.attempt("gpt-4.1"), served)
+    s.recorder.finished(s.attempt("gpt-4.1"), served)
+    s.recorder.finished(s.attempt("gpt-4.1"), outcome(response_model="gpt-4.1-2025-04-14"))  # a snapshot: same model
+    s.recorder.finished(s.attempt("claude-4-sonnet"), outcome(response_model="claude-sonnet-4"))  # an alias
+    s.recorder.finished(s.attempt(a.UNKNOWN_MODEL), outcome(response_model="gpt-4.1"))  # nothing was requested
+    points = s.points()
+    assert points["holysheep.model_substitutions"] == [
+        ({"model": "gpt-4.1", "served_model": "claude-sonnet-4-20250514"}, 2)
+    ]
+    costs = {labels["model"]: value for labels, value in points["holysheep.cost.usd"]}
+    # two calls at claude-sonnet-4's prices (3.00 in, 15.00 out), one at gpt-4.1's (800 + 200 cached, 100 out)
+    assert costs["gpt-4.1"] == pytest.approx(2 * (1000 * 3.0 + 100 * 15.0) / 1e6 + (800 * 2.0 + 200 * 0.5 + 800) / 1e6)
+
+
+def test_a_substitute_without_a_price_is_unpriced_not_priced_as_the_request() -> None:
+    s = Setup()
+    s.recorder.finished(s.attempt("gpt-4.1"), outcome(response_model="house-fallback", usage=Usage(10, 5)))
+    s.recorder.finished(s.attempt("gpt-4.1"), outcome(response_model="GPT-4.1-Custom-2026", usage=Usage(1, 1)))
+    points = s.points()
+    assert points["holysheep.unpriced_tokens"] == [({"model": "gpt-4.1"}, 17)]
+    assert "holysheep.cost.usd" not in points
+    assert sorted(p[0]["served_model"] for p in points["holysheep.model_substitutions"]) == [
+        "GPT-4.1-Custom-2026",
+        "house-fallback",
+    ]
+
+
+def test_served_model_labels_share_the_model_cap() -> None:
+    s = Setup()
+    s.recorder.models = model_labels(1)
+    s.recorder.finished(s.attempt("gpt-4.1"), outcome(response_model="fallback-a", usage=None))
+    s.recorder.finished(s.attempt("gpt-4.1"), outcome(response_model="fallback-b", usage=None))
+    s.recorder.finished(s.attempt("gpt-4.1"), outcome(response_model="x" * 80, usage=None))
+    assert sorted((p[0]["served_model"], p[1]) for p in s.points()["holysheep.model_substitutions"]) == [
+        ("fallback-a", 1),
+        ("other", 2),  # over the cap of 1 (the unit calls admit no request model), and a name too long
+    ]
+
+
+def test_cache_writes_and_the_gateway_cost() -> None:
+    s = Setup()
+    usage = Usage(10_000, 500, 2_000, None, cache_write=3_000, gateway_cost=0.0456)
+    s.recorder.finished(s.attempt("claude-sonnet-4"), outcome(response_model="claude-sonnet-4", usage=usage))
+    s.recorder.finished(s.attempt("claude-sonnet-4"), outcome(response_model="claude-sonnet-4", usage=Usage(100, 10)))
+    s.recorder.finished(s.attempt("house-model"), outcome(response_model=None, usage=Usage(5, 5, gateway_cost=0.25)))
+    points = s.points()
+    tokens = {(p[0]["model"], p[0]["token_type"]): p[1] for p in points["holysheep.tokens"]}
+    assert tokens[("claude-sonnet-4", "cache_write")] == 3_000
+    assert tokens[("claude-sonnet-4", "cached")] == 2_000
+    ours = (5_000 * 3.0 + 2_000 * 0.3 + 3_000 * 3.75 + 500 * 15.0) / 1e6
+    costs = {p[0]["model"]: p[1] for p in points["holysheep.cost.usd"]}
+    assert costs == {"claude-sonnet-4": pytest.approx(ours + (100 * 3.0 + 10 * 15.0) / 1e6)}
+    assert dict((p[0]["model"], p[1]) for p in points["holysheep.gateway_cost.usd"]) == {
+        "claude-sonnet-4": 0.0456,
+        "house-model": 0.25,  # recorded even where our book has no price
+    }
+    # ours for the calls the gateway priced only: the second call reported no cost, house-model has no price
+    assert points["holysheep.gateway_cost.ours.usd"] == [({"model": "claude-sonnet-4"}, pytest.approx(ours))]

@@ -14,6 +14,7 @@ MAX_TOKENS: Final = 10**10  # a larger "token count" is not a token count
 MAX_FINISH_REASONS: Final = 16
 MAX_TOOL_CALLS: Final = 128  # distinct tool calls remembered per response
 MAX_CHOICE_INDEX: Final = 1024
+MAX_GATEWAY_COST: Final = 1e6  # USD: a larger "cost" of one call is not a cost
 
 _MODEL_FIELD: Final = re.compile(rb'"model"\s*:\s*"([^"\\]{1,256})"')
 _ID_FIELD: Final = re.compile(rb'"id"\s*:\s*"([^"\\]{1,256})"')
@@ -45,6 +46,8 @@ class Usage(NamedTuple):
     completion: int | None
     cached: int | None = None
     reasoning: int | None = None
+    cache_write: int | None = None  # prompt tokens written to the prompt cache (part of prompt, like cached)
+    gateway_cost: float | None = None  # USD the gateway itself reported for the call (``usage.cost``)
 
 
 class RequestInfo(NamedTuple):
@@ -151,9 +154,27 @@ def usage_from_object(usage: Any) -> Usage | None:
         prompt_details, completion_details = usage.get("prompt_tokens_details"), usage.get("completion_tokens_details")
     if prompt is None and completion is None:
         return None
-    cached = _count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
+    cached = cache_write = None
+    if isinstance(prompt_details, dict):
+        cached = _count(prompt_details.get("cached_tokens"))
+        cache_write = _count(prompt_details.get("cache_write_tokens"))
     reasoning = _count(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else None
-    return Usage(prompt, completion, cached, reasoning)
+    # Anthropic-style counts passed through by OpenAI-compatible gateways: only looked for when the usage has them
+    # (a dict lookup each, no cost for the usage objects OpenAI sends).
+    if cache_write is None and "cache_creation_input_tokens" in usage:
+        cache_write = _count(usage["cache_creation_input_tokens"])
+    if cached is None and "cache_read_input_tokens" in usage:
+        cached = _count(usage["cache_read_input_tokens"])
+    cost = usage.get("cost")
+    if cost is not None:
+        cost = _usd(cost)
+    return Usage(prompt, completion, cached, reasoning, cache_write, cost)
+
+
+def _usd(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= MAX_GATEWAY_COST:
+        return float(value)  # NaN fails the comparison above; infinity is over the cap
+    return None
 
 
 def _absorb_common(info: ResponseInfo, obj: dict[str, Any], first_id_wins: bool) -> None:

@@ -39,6 +39,12 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("TOKENS / USD", "Tokens / USD", "tokens_per_usd", lambda r: r.tokens_per_usd, "int", UNKNOWN_COST),
 )
+# Shown only when the gateway reported its own cost (usage.cost) for some calls: ours for those calls against it.
+GATEWAY_COLUMNS: tuple[Column, ...] = (
+    Column("GATEWAY COST (USD)", "Gateway cost (USD)", "gateway_cost_usd", lambda r: r.gateway_cost_usd, "usd"),
+    Column("OURS (USD)", "Ours (USD)", "gateway_cost_ours_usd", lambda r: r.gateway_cost_ours_usd, "usd"),
+    Column("DRIFT (%)", "Drift (%)", "gateway_drift_pct", lambda r: r.gateway_drift_pct, "drift"),
+)
 FORMATS = ("table", "markdown", "csv", "json")
 # Read from histograms, which carry no attribution labels: only in a report per model.
 _PER_MODEL_ONLY = frozenset({"avg_latency_s", "p95_latency_s", "p95_ttft_s"})
@@ -46,9 +52,10 @@ _NONE = "(none)"
 
 
 def columns(report: Report) -> tuple[Column, ...]:
-    """``COLUMNS`` for a report per model; grouped by other labels, one text column per label and no latency."""
+    """``COLUMNS`` for a report per model (and the gateway's cost beside ours, when it reported one); grouped by
+    other labels, one text column per label and no latency."""
     if report.per_model:
-        return COLUMNS
+        return COLUMNS + GATEWAY_COLUMNS if report.gateway_costs else COLUMNS
 
     def label_column(index: int, name: str) -> Column:
         return Column(name.upper(), name[:1].upper() + name[1:], name, lambda r: r.labels[index], "text")
@@ -76,6 +83,8 @@ def _cell(column: Column, row: ModelRow, *, grouping: bool) -> str:
         return f"{value:.1f}"
     if column.kind == "seconds":
         return f"{value:.3f}"
+    if column.kind == "drift":
+        return f"{value:+.1f}"
     return f"{value:,.4f}" if grouping else f"{value:.4f}"
 
 
@@ -91,7 +100,25 @@ def _footnotes(report: Report) -> list[str]:
             f'Cost "{UNKNOWN_COST}": no price for {names} (tokens used, but not in the price book); '
             "TOTAL cost, USD / 1M tokens and tokens / USD cover priced models only."
         )
+    if report.gateway_costs:
+        notes.append(
+            "Gateway cost: what the gateway reported itself (usage.cost) for the calls that carried it; ours: the "
+            "price book's cost of those same calls; drift: ours against the gateway's, in percent of it."
+        )
     return notes
+
+
+def substitution_lines(report: Report) -> list[str]:
+    """One line per (requested, served) pair: responses served by another model than the one requested."""
+    lines = []
+    for s in report.substitutions:
+        share = "" if s.share_pct is None else f" ({s.share_pct:.1f}% of {s.model}'s requests)"
+        plural = "" if round(s.responses) == 1 else "s"
+        lines.append(f"{s.model} -> {s.served_model}: {round(s.responses):,} response{plural}{share}")
+    return lines
+
+
+_SUBSTITUTED = "Served by another model than requested (priced as the model that served them):"
 
 
 def _grouped_footnotes(report: Report) -> list[str]:
@@ -136,6 +163,9 @@ def render_table(report: Report, title: str | None = None) -> str:
     body = [fmt(header), rule, *(fmt(line) for line in lines[:-1]), rule, fmt(lines[-1])]
     notes = _footnotes(report)
     parts = ([title, ""] if title else []) + body + (["", *notes] if notes else [])
+    swaps = substitution_lines(report)
+    if swaps:
+        parts += ["", _SUBSTITUTED, *(f"  {line}" for line in swaps)]
     return "\n".join(parts) + "\n"
 
 
@@ -153,6 +183,9 @@ def render_markdown(report: Report, title: str | None = None) -> str:
     parts = ([f"**{_md_escape(title)}**", ""] if title else []) + [header, align, *rows, total]
     for note in notes:
         parts += ["", note]
+    swaps = substitution_lines(report)
+    if swaps:
+        parts += ["", _SUBSTITUTED, "", *(f"- {_md_escape(line)}" for line in swaps)]
     return "\n".join(parts) + "\n"
 
 
@@ -181,10 +214,15 @@ def _json_value(column: Column, row: ModelRow) -> float | int | str | None:
 
 
 def render_json(report: Report, title: str | None = None) -> str:
-    """A list of one object per row (no TOTAL: sum it yourself); ``null`` wherever the table shows - or n/a."""
+    """A list of one object per row (no TOTAL: sum it yourself); ``null`` wherever the table shows - or n/a. When
+    some responses came from another model than requested, each row has ``served_by`` (served model -> responses)."""
     del title
     cols = columns(report)
-    objects = [{c.key: _json_value(c, row) for c in cols} for row in report.rows]
+    objects: list[dict[str, object]] = [{c.key: _json_value(c, row) for c in cols} for row in report.rows]
+    if report.substitutions:
+        for row, obj in zip(report.rows, objects, strict=True):
+            served = (s for s in report.substitutions if s.model == row.model)
+            obj["served_by"] = {s.served_model: round(s.responses) for s in served}
     return json.dumps(objects, indent=2) + "\n"
 
 

@@ -27,6 +27,9 @@ class RawStats:
     tokens_out: float = 0.0  # completion tokens
     cost_usd: float | None = None
     unpriced_tokens: float = 0.0
+    # the gateway's own cost of the calls it reported one for, and ours of those calls (None: it reported none)
+    gateway_cost_usd: float | None = None
+    gateway_cost_ours_usd: float | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -61,6 +64,17 @@ class ModelRow:
     priced_tokens: float  # tokens the cost covers (all of them for a model row; priced models' only for TOTAL)
     is_total: bool = False
     labels: tuple[str, ...] = ()
+    gateway_cost_usd: float | None = None
+    gateway_cost_ours_usd: float | None = None
+
+    @property
+    def gateway_drift_pct(self) -> float | None:
+        """How far our cost of the calls the gateway priced is from the gateway's figure, in percent of it
+        (positive: our price book says more than the gateway billed)."""
+        gateway, ours = self.gateway_cost_usd, self.gateway_cost_ours_usd
+        if gateway is None or ours is None or gateway <= 0:
+            return None
+        return (ours - gateway) / gateway * 100
 
     @property
     def usd_per_1m_tokens(self) -> float | None:
@@ -76,6 +90,20 @@ class ModelRow:
 
 
 @dataclass(frozen=True)
+class Substitution:
+    """Responses to requests for ``model`` that ``served_model`` served (``holysheep_model_substitutions_total``)."""
+
+    model: str
+    served_model: str
+    responses: float
+    requests: float  # all requests for ``model`` (0 when unknown)
+
+    @property
+    def share_pct(self) -> float | None:
+        return None if self.requests <= 0 else min(self.responses / self.requests, 1.0) * 100
+
+
+@dataclass(frozen=True)
 class Report:
     rows: tuple[ModelRow, ...]  # sorted: requests desc, then model name
     total: ModelRow
@@ -83,6 +111,12 @@ class Report:
     by: tuple[str, ...] = BY_MODEL  # the labels rows are grouped by
     # Grouped by attribution labels: models with unpriced tokens, which no group's cost includes.
     unpriced_elsewhere: tuple[str, ...] = ()
+    substitutions: tuple[Substitution, ...] = ()  # most responses first
+
+    @property
+    def gateway_costs(self) -> bool:
+        """Whether any row has the gateway's own cost (the gateway columns are shown then)."""
+        return any(row.gateway_cost_usd is not None for row in self.rows)
 
     @property
     def per_model(self) -> bool:
@@ -114,6 +148,8 @@ def make_row(group: Group, raw: RawStats, p95_latency: float | None, p95_ttft: f
         tokens_out=raw.tokens_out,
         cost_usd=cost,
         priced_tokens=raw.tokens_in + raw.tokens_out if cost is not None else 0.0,
+        gateway_cost_usd=raw.gateway_cost_usd,
+        gateway_cost_ours_usd=raw.gateway_cost_ours_usd,
     )
 
 
@@ -123,6 +159,7 @@ def make_report(
     total_p95_ttft: float | None,
     by: tuple[str, ...] = BY_MODEL,
     unpriced_elsewhere: tuple[str, ...] = (),
+    substitutions: Mapping[tuple[str, str], float] | None = None,
 ) -> Report:
     """``stats`` maps model (or the ``by`` labels' values) -> (raw aggregates, P95 latency, P95 TTFT). Groups
     without any activity are dropped."""
@@ -132,6 +169,7 @@ def make_report(
     requests = sum(r.requests for r in raws)
     success = _ratio(sum(r.successes for r in raws), requests)
     priced = [r for r in rows if r.cost_usd is not None]
+    reported = [r for r in rows if r.gateway_cost_usd is not None]
     total = ModelRow(
         model=TOTAL_LABEL,
         requests=requests,
@@ -145,13 +183,23 @@ def make_report(
         priced_tokens=sum(r.priced_tokens for r in priced),
         is_total=True,
         labels=(TOTAL_LABEL,) + ("",) * (len(by) - 1),
+        gateway_cost_usd=sum(r.gateway_cost_usd or 0.0 for r in reported) if reported else None,
+        gateway_cost_ours_usd=sum(r.gateway_cost_ours_usd or 0.0 for r in reported) if reported else None,
     )
+    requests_of = {row.model: row.requests for row in rows}
+    swaps = [
+        Substitution(model, served, responses, requests_of.get(model, 0.0))
+        for (model, served), responses in (substitutions or {}).items()
+        if responses > 0
+    ]
+    swaps.sort(key=lambda s: (-s.responses, s.model, s.served_model))
     return Report(
         rows=tuple(rows),
         total=total,
         unpriced_models=tuple(r.model for r in rows if r.cost_usd is None),
         by=by,
         unpriced_elsewhere=unpriced_elsewhere,
+        substitutions=tuple(swaps),
     )
 
 

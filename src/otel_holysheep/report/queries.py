@@ -16,6 +16,10 @@ UNPRICED = Telemetry.unpriced_tokens.series
 # Finish reasons per model (labels model, finish_reason; "length" = truncated): the what-if reads it
 # where it exists and says "not observed" where it does not (older instrumentations).
 FINISHES = Telemetry.finishes.series
+# Served vs requested model, and the gateway's own cost beside ours: per model, so in the report per model only.
+SUBSTITUTIONS = Telemetry.model_substitutions.series
+GATEWAY_COST = Telemetry.gateway_cost.series
+GATEWAY_COST_OURS = Telemetry.gateway_cost_ours.series
 
 DEFAULT_WINDOW = "7d"
 QUANTILE = 0.95
@@ -144,6 +148,9 @@ def report_queries(
         "tokens": increase_by("model, token_type", TOKENS, 'token_type=~"prompt|completion"'),
         "cost": increase_by("model", COST),
         "unpriced_tokens": increase_by("model", UNPRICED),
+        "substitutions": increase_by("model, served_model", SUBSTITUTIONS),
+        "gateway_cost": increase_by("model", GATEWAY_COST),
+        "gateway_cost_ours": increase_by("model", GATEWAY_COST_OURS),
         "total_p95_latency": p95("", DURATION),
         "total_p95_ttft": p95("", TTFT),
     }

@@ -17,6 +17,8 @@ from .fetch import Response, http_get, normalize_url
 from .model import Group, RawStats, Report, histogram_quantile, make_report
 
 NO_MODEL = "(none)"
+# report query -> RawStats field of the gateway's own cost and of ours for the same calls
+_GATEWAY_FIELDS = (("gateway_cost", "gateway_cost_usd"), ("gateway_cost_ours", "gateway_cost_ours_usd"))
 Labels = dict[str, str]
 HttpGet = Callable[..., Response]
 
@@ -124,6 +126,13 @@ class PrometheusSource:
                 acc.add(labels, **{key: _finite_or_zero(value)})
         for labels, value in results["cost"]:
             acc.add(labels, cost_usd=_finite_or_zero(value))
+        for key, gateway_field in _GATEWAY_FIELDS:
+            for labels, value in results.get(key, []):
+                acc.add(labels, **{gateway_field: _finite_or_zero(value)})
+        substitutions = {
+            (_model(labels), labels.get("served_model") or NO_MODEL): _finite_or_zero(value)
+            for labels, value in results.get("substitutions", [])
+        }
         for labels, value in results["tokens"]:
             field_name = {"prompt": "tokens_in", "completion": "tokens_out"}.get(labels.get("token_type", ""))
             if field_name:
@@ -140,6 +149,7 @@ class PrometheusSource:
             _single(results.get("total_p95_ttft", [])),
             by=self.by,
             unpriced_elsewhere=tuple(sorted(m for m, tokens in unpriced.items() if tokens > 0)),
+            substitutions=substitutions,
         )
 
 
@@ -232,6 +242,7 @@ def report_from_samples(
     by_model = by == q.BY_MODEL
     buckets: dict[str, dict[str, dict[float, float]]] = {q.DURATION: {}, q.TTFT: {}}
     unpriced: dict[str, float] = defaultdict(float)
+    substitutions: dict[tuple[str, str], float] = defaultdict(float)
     seen_requests = False
     counters = {q.REQUESTS: "requests", q.COST: "cost_usd"}
     if by_model:
@@ -240,6 +251,8 @@ def report_from_samples(
                 q.DURATION + "_sum": "duration_sum",
                 q.DURATION + "_count": "duration_count",
                 q.UNPRICED: "unpriced_tokens",
+                q.GATEWAY_COST: "gateway_cost_usd",
+                q.GATEWAY_COST_OURS: "gateway_cost_ours_usd",
             }
         )
     for name, labels, value in samples:
@@ -255,6 +268,8 @@ def report_from_samples(
                 acc.add(labels, **{field_name: value})
         elif name == q.UNPRICED:
             unpriced[model] += value
+        elif by_model and name == q.SUBSTITUTIONS:
+            substitutions[(model, labels.get("served_model") or NO_MODEL)] += value
         elif by_model and name.endswith("_bucket") and name[: -len("_bucket")] in buckets and "le" in labels:
             per_model = buckets[name[: -len("_bucket")]].setdefault(model, {})
             upper = float(labels["le"])
@@ -289,4 +304,5 @@ def report_from_samples(
         total_ttft,
         by=by,
         unpriced_elsewhere=tuple(sorted(m for m, tokens in unpriced.items() if tokens > 0)),
+        substitutions=substitutions,
     )

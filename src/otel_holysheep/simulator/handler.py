@@ -64,6 +64,15 @@ def _route(method: str, path: str) -> str | None:
     return None
 
 
+def _cost(raw: str | None) -> float | None:
+    """The ``gateway_cost`` directive: a finite number, else not sent."""
+    try:
+        value = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
 def _prompt_tokens(endpoint: str, body: dict[str, Any]) -> int:
     if endpoint == "chat":
         return wire.chat_prompt_tokens(body)
@@ -235,7 +244,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             completion = sc.completion_tokens if sc.completion_tokens is not None else plan.n_words + reasoning
         else:
             completion = 0
-        plan.tokens = wire.Tokens(prompt, completion, sc.cached or 0, reasoning)
+        cache_write, cost = sc.cache_write or 0, _cost(sc.gateway_cost)
+        plan.tokens = wire.Tokens(prompt, completion, sc.cached or 0, reasoning, cache_write, cost, sc.anthropic_usage)
         if sc.tool_calls and plan.endpoint == "chat":
             plan.finish = "tool_calls"
         if sc.finish is not None:

@@ -4,11 +4,14 @@ Comma-separated ``name`` or ``name=value`` items; unknown or invalid items are i
 ``status=N`` (+ ``retry_after=S`` / ``retry_after_ms=MS`` for 429), ``fail_first=N`` with ``key=K`` and
 ``fail_status=N``, ``cut_after=N``, ``stall_after=N``, ``stall_headers``, ``malformed``, ``wrong_shape``.
 Timing (milliseconds, not scaled): ``delay_ms``, ``ttft_ms``, ``chunk_ms``. Content: ``chunks``,
-``role_only_chunks``, ``response_model``, ``body_kib``. Finish: ``finish=REASON`` (the finish reason sent, verbatim;
-else ``stop``, or ``length`` when ``max_tokens`` cut the answer), ``tool_calls=N`` (chat: N tool calls, finish reason
-``tool_calls`` unless ``finish`` says otherwise). Usage: ``no_usage``, ``prompt_tokens``, ``completion_tokens``,
-``cached``, ``reasoning``. Wire: ``gzip``, ``deflate``, ``no_ratelimit``, ``sse_crlf``, ``sse_comments``,
-``split_events``.
+``role_only_chunks``, ``response_model`` (answer as this model: a substitution), ``body_kib``. Finish:
+``finish=REASON`` (the finish reason sent, verbatim; else ``stop``, or ``length`` when ``max_tokens`` cut the
+answer), ``tool_calls=N`` (chat: N tool calls, finish reason ``tool_calls`` unless ``finish`` says otherwise).
+Usage: ``no_usage``, ``prompt_tokens``, ``completion_tokens``, ``cached``, ``reasoning``, ``cache_write`` (prompt
+tokens written to the prompt cache, in ``prompt_tokens_details.cache_write_tokens``; with ``anthropic_usage`` as
+Anthropic-style ``cache_creation_input_tokens`` and ``cache_read_input_tokens`` beside the OpenAI counts instead),
+``gateway_cost=USD`` (the gateway's own cost of the call in ``usage.cost``, verbatim). Wire: ``gzip``, ``deflate``,
+``no_ratelimit``, ``sse_crlf``, ``sse_comments``, ``split_events``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ _INT_FIELDS = {
     "body_kib",
     "role_only_chunks",
     "tool_calls",
+    "cache_write",
 }
 _FLAG_FIELDS = {
     "stall_headers",
@@ -50,8 +54,9 @@ _FLAG_FIELDS = {
     "sse_crlf",
     "sse_comments",
     "split_events",
+    "anthropic_usage",
 }
-_STR_FIELDS = {"key", "response_model", "finish"}
+_STR_FIELDS = {"key", "response_model", "finish", "gateway_cost"}
 
 
 @dataclass
@@ -79,6 +84,8 @@ class Scenario:
     response_model: str | None = None
     finish: str | None = None
     tool_calls: int | None = None
+    cache_write: int | None = None
+    gateway_cost: str | None = None  # a JSON number, sent as given (the exact decimal a test compares)
     stall_headers: bool = False
     no_usage: bool = False
     gzip: bool = False
@@ -89,6 +96,7 @@ class Scenario:
     sse_crlf: bool = False
     sse_comments: bool = False
     split_events: bool = False
+    anthropic_usage: bool = False
 
     @classmethod
     def parse(cls, header: str | None) -> Scenario:

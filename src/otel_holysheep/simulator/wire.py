@@ -84,13 +84,28 @@ class Tokens:
     completion: int
     cached: int = 0
     reasoning: int = 0
+    cache_write: int = 0
+    cost: float | None = None  # the gateway's own cost (usage.cost), sent only when set
+    anthropic: bool = False  # cache counts Anthropic-style, beside the OpenAI ones
+
+    def _extras(self, usage: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+        if self.anthropic:
+            usage["cache_creation_input_tokens"] = self.cache_write
+            usage["cache_read_input_tokens"] = self.cached
+            details.pop("cached_tokens", None)
+        elif self.cache_write:
+            details["cache_write_tokens"] = self.cache_write
+        if self.cost is not None:
+            usage["cost"] = self.cost
+        return usage
 
     def chat_usage(self) -> dict[str, Any]:
-        return {
+        details: dict[str, Any] = {"cached_tokens": self.cached, "audio_tokens": 0}
+        usage = {
             "prompt_tokens": self.prompt,
             "completion_tokens": self.completion,
             "total_tokens": self.prompt + self.completion,
-            "prompt_tokens_details": {"cached_tokens": self.cached, "audio_tokens": 0},
+            "prompt_tokens_details": details,
             "completion_tokens_details": {
                 "reasoning_tokens": self.reasoning,
                 "audio_tokens": 0,
@@ -98,15 +113,18 @@ class Tokens:
                 "rejected_prediction_tokens": 0,
             },
         }
+        return self._extras(usage, details)
 
     def responses_usage(self) -> dict[str, Any]:
-        return {
+        details: dict[str, Any] = {"cached_tokens": self.cached}
+        usage = {
             "input_tokens": self.prompt,
-            "input_tokens_details": {"cached_tokens": self.cached},
+            "input_tokens_details": details,
             "output_tokens": self.completion,
             "output_tokens_details": {"reasoning_tokens": self.reasoning},
             "total_tokens": self.prompt + self.completion,
         }
+        return self._extras(usage, details)
 
 
 _ERRORS: dict[int, tuple[str, str, str | None]] = {

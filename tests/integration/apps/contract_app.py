@@ -45,11 +45,14 @@ def main() -> None:
         model="gemini-2.5-flash", messages=MESSAGES, stream=True, extra_headers=scenario("chunks=3")
     ):
         pass
-    # a 503 retried once by the SDK, then success
+    # a 503 retried once by the SDK, then success with cache writes and the gateway's own cost
     sdk.chat.completions.create(
         model="deepseek-v3.2",
         messages=MESSAGES,
-        extra_headers=scenario("fail_first=1,fail_status=503,key=contract,prompt_tokens=10,completion_tokens=10"),
+        extra_headers=scenario(
+            "fail_first=1,fail_status=503,key=contract,prompt_tokens=10,completion_tokens=10,cache_write=4,"
+            "gateway_cost=0.0000071"
+        ),
     )
     # a 429 with retry-after, not retried (raw httpx)
     with httpx.Client(base_url=URL, headers={"Authorization": "Bearer sk-contract-test"}) as client:
@@ -58,11 +61,11 @@ def main() -> None:
             json={"model": "claude-sonnet-4", "messages": MESSAGES},
             headers=scenario("status=429,retry_after=2"),
         )
-        # an unpriced model, answering with two tool calls
+        # an unpriced model, answering with two tool calls, served by another (unpriced) model
         client.post(
             "/chat/completions",
             json={"model": "mystery-model", "messages": MESSAGES},
-            headers=scenario("prompt_tokens=7,completion_tokens=3,tool_calls=2"),
+            headers=scenario("prompt_tokens=7,completion_tokens=3,tool_calls=2,response_model=mystery-fallback"),
         )
 
     async def async_call() -> None:
