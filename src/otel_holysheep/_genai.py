@@ -135,7 +135,7 @@ class LatestGenAI:
                 usage.prompt or 0,
                 usage.completion or 0,
                 usage.cached or 0,
-                getattr(usage, "cache_write", None) or 0,  # once the usage parser reports cache writes
+                usage.cache_write or 0,
                 usage.reasoning or 0,
             )
         else:
@@ -148,9 +148,8 @@ class LatestGenAI:
         """Add to a finished attempt's span attributes ``attrs`` what only the latest form sets."""
         if o.first_token_at is not None:
             attrs[n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = o.first_token_at - start
-        cache_write = getattr(o.usage, "cache_write", None) if o.usage is not None else None
-        if cache_write is not None:
-            attrs[n.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = cache_write
+        if o.usage is not None and o.usage.cache_write is not None:
+            attrs[n.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = o.usage.cache_write
         if (
             operation in sc.INFERENCE
             and not o.finish_reasons

@@ -41,7 +41,7 @@ class Workload:
 
     def __init__(self) -> None:
         self.embedding_tokens = 0
-        self.cache_write: int | None = None  # prompt_tokens_details.cache_write_tokens, when the gateway sent it
+        self.cache_write: int | None = None  # prompt_tokens_details.cache_write_tokens, as the gateway sent it
 
 
 def _client(gateway: GatewaySimulator, directives: str) -> openai.OpenAI:
@@ -52,12 +52,12 @@ def _client(gateway: GatewaySimulator, directives: str) -> openai.OpenAI:
 def run(gateway: GatewaySimulator) -> Workload:
     """A JSON chat with cached and reasoning tokens, a stream with usage, embeddings, a chat failing with 500."""
     seen = Workload()
-    # cache_write: a directive of simulators that send cache writes (ignored by one that does not)
     with _client(gateway, "prompt_tokens=120,completion_tokens=30,cached=40,reasoning=10,cache_write=25") as sdk:
         raw = sdk.chat.completions.with_raw_response.create(model="gpt-4.1", messages=MESSAGES)
         usage = raw.http_response.json()["usage"]
         assert usage["prompt_tokens"] == 120
         seen.cache_write = (usage.get("prompt_tokens_details") or {}).get("cache_write_tokens")
+        assert seen.cache_write == 25
     with _client(gateway, "chunks=5,prompt_tokens=50") as sdk:
         stream = sdk.chat.completions.create(
             model="claude-sonnet-4", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
