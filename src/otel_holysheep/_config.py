@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 
+from otel_holysheep._semconv import opted_in
+
 _logger = logging.getLogger("otel_holysheep")
 
 DEFAULT_BASE_URL: Final = "https://api.holysheep.ai/v1"
@@ -20,6 +22,10 @@ ENV_BASE_URLS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS"
 """Comma-separated base URLs whose requests are measured (default ``https://api.holysheep.ai/v1``)."""
 ENV_GENAI_METRICS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS"
 """``true`` adds the ``gen_ai.client.*`` semantic-convention metrics (off by default: they repeat ``holysheep_*``)."""
+ENV_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+"""The standard comma-separated opt-in list: ``gen_ai_latest_experimental`` in it switches the ``gen_ai.*`` metrics
+and span attributes to the latest GenAI conventions (with ``OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS`` on; see
+``_semconv``). Other values in the list are for other instrumentations and ignored."""
 ENV_TIME_TO_HEADERS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS"
 """Which responses record ``holysheep.time_to_headers``: ``streams`` (default) or ``all``.
 
@@ -44,6 +50,7 @@ ENV_MAX_ATTRIBUTION_VALUES: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUT
 ENV_VARS: Final = (
     ENV_BASE_URLS,
     ENV_GENAI_METRICS,
+    ENV_SEMCONV_STABILITY_OPT_IN,
     ENV_TIME_TO_HEADERS,
     ENV_REQUEST_STREAM_USAGE,
     ENV_PRICES_FILE,
@@ -121,6 +128,7 @@ class Settings:
 
     base_urls: tuple[BaseUrl, ...] = field(default_factory=lambda: (BaseUrl.parse(DEFAULT_BASE_URL),))
     genai_metrics: bool = False
+    genai_latest: bool = False  # gen_ai_latest_experimental opted in (effective with genai_metrics)
     time_to_headers: str = TIME_TO_HEADERS_STREAMS
     request_stream_usage: bool = False
     prices_file: str | None = None
@@ -129,6 +137,11 @@ class Settings:
     content_max_chars: int = 4096
     attribution: tuple[AttributionSource, ...] = ()
     max_attribution_values: int = 100
+
+    @property
+    def genai_form_latest(self) -> bool:
+        """The ``gen_ai.*`` output follows the latest GenAI conventions: opted in, and the gen_ai metrics on."""
+        return self.genai_metrics and self.genai_latest
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], base_urls: Iterable[str] | None = None) -> Settings:
@@ -140,6 +153,7 @@ class Settings:
         return cls(
             base_urls=urls or (BaseUrl.parse(DEFAULT_BASE_URL),),
             genai_metrics=_bool(env, ENV_GENAI_METRICS, False),
+            genai_latest=opted_in(env.get(ENV_SEMCONV_STABILITY_OPT_IN)),
             time_to_headers=_choice(
                 env, ENV_TIME_TO_HEADERS, TIME_TO_HEADERS_STREAMS, (TIME_TO_HEADERS_STREAMS, TIME_TO_HEADERS_ALL)
             ),
