@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 FETCH = REPO / "scripts" / "fetch-chromium.sh"
 ARTIFACTS = REPO / ".cache" / "artifacts"
 DEADLINE_S = 120.0
+SPLIT = re.compile(r"\s{2,}")
 _found: list[str | None] = []
 
 
@@ -125,3 +127,76 @@ def render(browser: str, page: Path, name: str) -> Rendered:
     print(f"screenshot of {page.name}: {screenshot}")
     assert shot.returncode == 0 and screenshot.is_file(), shot.stderr[-2000:]
     return Rendered(parsed.body, parsed.canvases, screenshot, dom)
+
+
+# --- reading the page's tables and the text report's, to compare them cell for cell ----------------------------------
+
+
+class Tables(HTMLParser):
+    """Every table of a page: its attributes and rows of cell texts (header row included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[tuple[dict[str, str], list[list[str]]]] = []
+        self._cell: list[str] | None = None
+        self.json_blocks: list[str] = []
+        self._in_json = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        if tag == "table":
+            self.tables.append((found, []))
+        elif tag == "tr" and self.tables:
+            self.tables[-1][1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "script" and found.get("type") == "application/json":
+            self._in_json = True
+            self.json_blocks.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][1][-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "script":
+            self._in_json = False
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        elif self._in_json:
+            self.json_blocks[-1] += data
+
+    def table(self, **attrs: str) -> list[list[str]]:
+        return next(rows for found, rows in self.tables if all(found.get(k) == v for k, v in attrs.items()))
+
+
+def parse(page: str) -> Tables:
+    parser = Tables()
+    parser.feed(page)
+    return parser
+
+
+def text_rows(text: str) -> list[list[str]]:
+    """The text table's header and rows (rules, title and notes dropped)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("MODEL") or line.startswith("TEAM"))
+    body = [line for line in lines[start:] if not set(line) <= {"-", " "}]
+    rows = []
+    for line in body:
+        cells = SPLIT.split(line.strip())
+        if len(cells) < 3:
+            break
+        rows.append(cells)
+    return rows
+
+
+def what_if_groups(text: str) -> list[tuple[str, list[list[str]], str]]:
+    """The text what-if's groups: (heading, header and candidate rows as cells, verdict)."""
+    groups = []
+    for block in text.split("\n\n"):
+        lines = block.splitlines()
+        if len(lines) >= 3 and lines[1].strip().startswith("CANDIDATE"):
+            heading, *rows, verdict = lines
+            groups.append((heading, [SPLIT.split(r.strip()) for r in rows], verdict.strip().removeprefix("-> ")))
+    return groups

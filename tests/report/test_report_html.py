@@ -10,13 +10,12 @@ import itertools
 import json
 import re
 from collections.abc import Callable
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from report_fixture_gen import WHATIF_FIXTURE
 from report_helpers import Handler, Seen, metrics_page
-from tests.browser import chromium, render
+from tests.browser import chromium, parse, render, text_rows, what_if_groups
 
 from otel_holysheep._pricing import PriceBook
 from otel_holysheep.report import html_page, page_data, whatif_data
@@ -30,72 +29,12 @@ REPO = Path(__file__).resolve().parents[2]
 VENDOR = REPO / "src" / "otel_holysheep" / "report" / "vendor"
 ATTRIBUTED = Path(__file__).parent / "fixtures" / "metrics-attributed.txt"
 HOSTILE = '</script><script>document.title="pwned"</script><!--'
-SPLIT = re.compile(r"\s{2,}")
-
-
-class Tables(HTMLParser):
-    """Every table of a page: its attributes and rows of cell texts (header row included)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: list[tuple[dict[str, str], list[list[str]]]] = []
-        self._cell: list[str] | None = None
-        self.json_blocks: list[str] = []
-        self._in_json = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = {k: v or "" for k, v in attrs}
-        if tag == "table":
-            self.tables.append((found, []))
-        elif tag == "tr" and self.tables:
-            self.tables[-1][1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-        elif tag == "script" and found.get("type") == "application/json":
-            self._in_json = True
-            self.json_blocks.append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1][1][-1].append("".join(self._cell))
-            self._cell = None
-        elif tag == "script":
-            self._in_json = False
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-        elif self._in_json:
-            self.json_blocks[-1] += data
-
-    def table(self, **attrs: str) -> list[list[str]]:
-        return next(rows for found, rows in self.tables if all(found.get(k) == v for k, v in attrs.items()))
-
-
-def parse(page: str) -> Tables:
-    parser = Tables()
-    parser.feed(page)
-    return parser
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def text_rows(text: str) -> list[list[str]]:
-    """The text table's header and rows (rules, title and notes dropped)."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    start = next(i for i, line in enumerate(lines) if line.startswith("MODEL") or line.startswith("TEAM"))
-    body = [line for line in lines[start:] if not set(line) <= {"-", " "}]
-    rows = []
-    for line in body:
-        cells = SPLIT.split(line.strip())
-        if len(cells) < 3:
-            break
-        rows.append(cells)
-    return rows
 
 
 def page_from_fixture(tmp_path: Path, serve: Serve, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
@@ -123,17 +62,13 @@ def test_page_tables_equal_the_text_report_and_what_if(
     assert len(page.table(id="report-table")) == 6  # header, four models, TOTAL
 
     # the what-if: each group's heading, candidates and verdict as the text what-if prints them
-    blocks = what_if_text.split("\n\n")[1:]
-    groups = [b.splitlines() for b in blocks if b.startswith(("gpt", "claude", "gemini", "deepseek"))]
+    groups = what_if_groups(what_if_text)
     assert len(groups) == 4
     raw = page_from_fixture(tmp_path, serve, capsys, *bounds)
-    for index, lines in enumerate(groups):
-        heading, header, *candidates, verdict = lines
-        rows = page.table(**{"class": "what-if", "data-group": str(index)})
-        assert rows[0] == SPLIT.split(header.strip())
-        assert rows[1:] == [SPLIT.split(c.strip()) for c in candidates]
+    for index, (heading, rows, verdict) in enumerate(groups):
+        assert page.table(**{"class": "what-if", "data-group": str(index)}) == rows
         assert f">{heading}</h3>" in raw
-        assert verdict.strip().removeprefix("-> ") in raw
+        assert f"&rarr; {verdict}</p>" in raw
     assert "Assumes the same requests with the same token counts" in raw
     assert "Bounds: P95 latency &lt;= 2 s, success &gt;= 99%." in raw
     assert raw.count('<tr class="recommended">') == 4
