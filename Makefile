@@ -15,6 +15,7 @@ PIP_FLAGS := --disable-pip-version-check --quiet
 
 help:
 	@echo "make demo   - run the instrumented workload against the local gateway simulator and print the report"
+	@echo "              (and write it as an HTML page, .cache/demo/holysheep-demo.html)"
 	@echo "make test   - all tests (unit, loopback integration, openai 2.x and 3.x, real Prometheus/VictoriaMetrics)"
 	@echo "              then the compatibility matrix (Python 3.10-3.13, oldest and newest claimed versions)"
 	@echo "make test-matrix - the compatibility matrix alone"
@@ -49,8 +50,9 @@ collector:
 prometheus3:
 	bash scripts/build-go-engines.sh prometheus3
 
+# Ends by writing the report as an HTML page into .cache/demo/ and printing its path.
 demo: $(STAMP)
-	$(PY) -m otel_holysheep.demo
+	$(PY) -m otel_holysheep.demo --page .cache/demo/holysheep-demo.html
 
 # The main suite (both openai generations) is the compatibility matrix's Python 3.11 cell; scripts/compat_matrix.py
 # then builds and runs the other cells (requirements/compat/, venvs in .cache/compat/) and prints the matrix, also

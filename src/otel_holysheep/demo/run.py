@@ -3,7 +3,8 @@
 1. starts the gateway simulator (a separate process, the demo profile: the tutorial's latencies, visible errors);
 2. runs the workload app under ``opentelemetry-instrument`` with the Prometheus exporter: zero code change;
 3. shows progress, then prints the per-model report read from the app's ``/metrics``, beside the profile;
-4. stops everything it started and exits 0.
+4. writes the same report as one self-contained HTML page (``--page``) and says where it is;
+5. stops everything it started and exits 0.
 
 ``--live`` sends a small, stated number of requests to the real gateway instead (needs ``HOLYSHEEP_API_KEY``).
 """
@@ -16,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import IO
@@ -30,6 +32,7 @@ REQUESTS = 240
 CONCURRENCY = 32
 TIME_SCALE = 1.0  # the tutorial's measured latencies: the histograms' buckets are fitted to them
 SEED = 7
+DEFAULT_PAGE = Path(tempfile.gettempdir()) / "otel-holysheep-demo.html"
 
 
 def default_timeout(time_scale: float) -> float:
@@ -170,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"send {LIVE_BUDGET} small requests to the real gateway (needs HOLYSHEEP_API_KEY)",
     )
+    parser.add_argument(
+        "--page",
+        type=Path,
+        default=DEFAULT_PAGE,
+        help=f"where to write the report as an HTML page (default {DEFAULT_PAGE})",
+    )
     args = parser.parse_args(argv)
     if args.timeout is None:
         args.timeout = default_timeout(args.time_scale)
@@ -211,7 +220,14 @@ def main(argv: list[str] | None = None) -> int:
             "\nNext: `otel-holysheep report --prometheus URL --window 7d` on your own data; "
             "prometheus.yml, grafana/ and collector/ in this repository.\n"
         )
-        return code
+        out.flush()
+        args.page.parent.mkdir(parents=True, exist_ok=True)
+        written = report(["--metrics", metrics_url, "--format", "html", "-o", str(args.page)])
+        if written == 0:
+            out.write(
+                f"\nThe report as a page (charts, what-if; one file, opens without a network): {args.page.resolve()}\n"
+            )
+        return code or written
     finally:
         stop(workload)
         if simulator is not None:
