@@ -81,8 +81,8 @@ for deb in "$apt_dir"/debs/*.deb; do dpkg -x "$deb" "$root"; done
 
 shell=$root/usr/lib/chromium/chromium-headless-shell
 [[ -x $shell ]] || system_install "usr/lib/chromium/chromium-headless-shell not in $package"
-multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
-libs=$root/usr/lib/$multiarch:$root/lib/$multiarch:$root/usr/lib/chromium
+# Every directory of the extracted tree that holds shared libraries (pulseaudio keeps one in a subdirectory).
+libs=$(find "$root" \( -type f -o -type l \) -name '*.so*' -printf '%h\n' | sort -u | paste -sd: -)
 # fontconfig: the machine's fonts plus any the packages brought.
 mkdir -p "$dest/fontconfig/cache"
 cat >"$dest/fontconfig/fonts.conf" <<CONF
