@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 from report_fixture_gen import WHATIF_FIXTURE
-from report_helpers import Handler, Seen, metrics_page
+from report_helpers import Answer, Handler, Seen, metrics_page
 from tests.browser import chromium, parse, render, text_rows, what_if_groups
 
 from otel_holysheep._pricing import PriceBook
 from otel_holysheep.report import html_page, page_data, whatif_data
 from otel_holysheep.report.cli import main
 from otel_holysheep.report.page_data import Chart, Series
-from otel_holysheep.report.sources import parse_exposition
+from otel_holysheep.report.sources import PrometheusSource, parse_exposition
 from otel_holysheep.report.whatif import Bounds
 
 Serve = Callable[[Handler], tuple[str, Seen]]
@@ -227,3 +227,71 @@ def test_page_renders_every_chart_in_headless_chromium(
         assert canvas.points == [sum(v is not None for v in s["values"]) for s in chart["series"]], key
         assert canvas.painted > 1000, key  # drawn, not blank
     assert shown.screenshot.stat().st_size > 10_000
+
+
+def fake_range_prometheus(seen: list[str]) -> Handler:
+    """A Prometheus HTTP API on loopback for the page's range and per-day queries, answered by the series they read:
+    two models, a: 10 requests a step (9 successes), 4 finishes (1 "length"); b: no traffic at the middle point."""
+
+    def matrix(params: dict[str, str], per_series: list[tuple[dict[str, str], list[float]]]) -> str:
+        start, step = float(params["start"]), float(params["step"])
+        result = [
+            {"metric": labels, "values": [[start + i * step, str(v)] for i, v in enumerate(values)]}
+            for labels, values in per_series
+        ]
+        return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+    def handle(path: str, params: dict[str, str]) -> Answer:
+        promql = params["query"]
+        seen.append(promql)
+        if path == "/api/v1/query":  # the cost of one day piece
+            result = [] if "by (team)" in promql else [{"metric": {"model": "a"}, "value": [params["time"], "0.5"]}]
+            return Answer(
+                200,
+                "application/json",
+                json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}),
+            )
+        n = round((float(params["end"]) - float(params["start"])) / float(params["step"])) + 1
+        nan_middle = [1.0 if i != n // 2 else float("nan") for i in range(n)]
+        if "holysheep_time_to_first_token" in promql:
+            series: list[tuple[dict[str, str], list[float]]] = []
+        elif "histogram_quantile" in promql:
+            series = [({"model": "a"}, [0.5] * n), ({"model": "b"}, nan_middle)]
+        elif "holysheep_finishes_total" in promql:
+            series = [
+                ({"model": "a", "finish_reason": "stop"}, [3.0] * n),
+                ({"model": "a", "finish_reason": "length"}, [1.0] * n),
+            ]
+        elif 'status="success"' in promql:
+            series = [({"model": "a"}, [9.0] * n)]
+        else:
+            series = [({"model": "a"}, [10.0] * n)]
+        return Answer(200, "application/json", matrix(params, series))
+
+    return handle
+
+
+def test_charts_over_a_range_from_prometheus(serve: Serve) -> None:
+    seen: list[str] = []
+    url, _ = serve(fake_range_prometheus(seen))
+    end = dt.datetime(2026, 12, 3, 13, 20, 7, tzinfo=dt.timezone.utc).timestamp()
+    source = PrometheusSource(url, window="1h", now=end)
+    charts = {c.key: c for c in page_data.from_prometheus(source, end)}
+    assert set(charts) == {"p95_latency", "p95_ttft", "error_rate", "truncation_rate", "cost_per_day_model"}
+    latency = charts["p95_latency"]
+    # 1h every 30 s, on multiples of the step inside the range (12:20:07 .. 13:20:07)
+    assert (len(latency.x), latency.x[0], latency.x[-1]) == (120, "12-03 12:20:30", "12-03 13:20:00")
+    a, b = latency.series
+    assert (a.name, set(a.values)) == ("a", {0.5})
+    assert b.values[len(b.values) // 2] is None and b.values[0] == 1.0  # NaN: a gap, not a zero
+    assert charts["p95_ttft"].series == ()  # no streams: "no data", not a flat line
+    errors = [v for s in charts["error_rate"].series for v in s.values]
+    assert errors == pytest.approx([10.0] * 120)  # 1 failure of 10 requests at every point
+    assert [s.name for s in charts["truncation_rate"].series] == ["a"]
+    assert set(charts["truncation_rate"].series[0].values) == {25.0}
+    cost = charts["cost_per_day_model"]
+    assert cost.x == ("2026-12-03 (from 12:20)",) and cost.series[0].values == (0.5,)
+    assert "cost_per_day_team" not in charts  # no team label on the cost series
+    # each point over the step (at least a minute): the report's own PromQL with [60s]
+    assert any("[60s]" in q and "histogram_quantile" in q for q in seen)
+    assert any("[3600s]" in q and "holysheep_cost_usd_total" in q for q in seen)  # 12:20:07 .. 13:20:07: one piece
