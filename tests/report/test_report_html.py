@@ -295,3 +295,15 @@ def test_charts_over_a_range_from_prometheus(serve: Serve) -> None:
     # each point over the step (at least a minute): the report's own PromQL with [60s]
     assert any("[60s]" in q and "histogram_quantile" in q for q in seen)
     assert any("[3600s]" in q and "holysheep_cost_usd_total" in q for q in seen)  # 12:20:07 .. 13:20:07: one piece
+
+
+def test_cost_per_day_whole_days_in_one_range_query(serve: Serve) -> None:
+    seen: list[str] = []
+    url, _ = serve(fake_range_prometheus(seen))
+    end = dt.datetime(2026, 12, 3, 13, 20, 7, tzinfo=dt.timezone.utc).timestamp()
+    cost = {c.key: c for c in page_data.from_prometheus(PrometheusSource(url, window="3d", now=end), end)}
+    days = cost["cost_per_day_model"]
+    assert days.x == ("2026-11-30 (from 13:20)", "2026-12-01", "2026-12-02", "2026-12-03 (to 13:20)")
+    assert days.series[0].values == (0.5, 10.0, 10.0, 0.5)  # partial days: instant queries; whole: the range's
+    cost_queries = [q for q in seen if "holysheep_cost_usd_total" in q]
+    assert len(cost_queries) == 6  # per model and per team: one range query (two days) and two partial days

@@ -198,17 +198,29 @@ def _cost_per_day(source: PrometheusSource, end: float) -> list[Chart]:
         ((TEAM,), "cost_per_day_team", "Cost per day per team"),
     ):
         per_name: dict[str, dict[float, float | None]] = defaultdict(dict)
-        for begin, upto, _ in edges:
-            piece = PrometheusSource(
+
+        def piece(seconds: float, by: tuple[str, ...] = by) -> PrometheusSource:
+            return PrometheusSource(
                 source.url,
-                window=f"{round(upto - begin)}s",
+                window=f"{round(seconds)}s",
                 selector=source.selector,
                 timeout=source.timeout,
                 get=source._get,
                 by=by,
             )
-            for labels, value in piece.query(piece.queries["cost"], upto):
-                per_name[_model(labels, by[0])][upto] = _finite(value)
+
+        # Whole days in one range query (each point: the day before a midnight), partial ones one by one.
+        whole = [upto for begin, upto, _ in edges if upto - begin == DAY]
+        if whole:
+            days = piece(DAY)
+            for labels, points in source.query_range(days.queries["cost"], whole[0], whole[-1], DAY):
+                for t, v in points:
+                    per_name[_model(labels, by[0])][float(round(t))] = _finite(v)
+        for begin, upto, _ in edges:
+            if upto - begin != DAY:
+                part = piece(upto - begin)
+                for labels, value in part.query(part.queries["cost"], upto):
+                    per_name[_model(labels, by[0])][upto] = _finite(value)
         if by == (TEAM,) and set(per_name) <= {NO_MODEL}:
             continue  # no attribution by team in this data
         series = _series(per_name, [upto for _, upto, _ in edges])
