@@ -111,6 +111,7 @@ def render(browser: str, page: Path, name: str) -> Rendered:
                 check=False,
                 env={**os.environ, "HOME": profile},
             )
+            assert run.returncode == 0, f"{browser} exited {run.returncode}: {run.stderr[-2000:]}"
             dom = run.stdout
             parsed = _Attributes()
             parsed.feed(dom)
