@@ -50,7 +50,7 @@ class Page:
 
 
 def vendor_file(name: str) -> bytes:
-    return resources.files(VENDOR[0]).joinpath(VENDOR[1], name).read_bytes()
+    return resources.files(VENDOR[0]).joinpath(VENDOR[1]).joinpath(name).read_bytes()
 
 
 def library_script() -> str:
