@@ -307,3 +307,25 @@ def test_cost_per_day_whole_days_in_one_range_query(serve: Serve) -> None:
     assert days.series[0].values == (0.5, 10.0, 10.0, 0.5)  # partial days: instant queries; whole: the range's
     cost_queries = [q for q in seen if "holysheep_cost_usd_total" in q]
     assert len(cost_queries) == 6  # per model and per team: one range query (two days) and two partial days
+
+
+def test_charts_over_time_from_successive_reads_of_metrics() -> None:
+    full = parse_exposition(WHATIF_FIXTURE.read_text(), url="fixture")
+    half = [(name, labels, value / 2) for name, labels, value in full]  # halfway: every counter and bucket at half
+    found = whatif_data.from_samples(full, url="fixture", by=("model",))
+    snapshots = [(100.0, []), (110.0, half), (120.0, full), (130.0, full)]  # the last read adds nothing
+    charts = {c.key: c for c in page_data.from_snapshots(snapshots, found, "fixture")}
+    latency = charts["p95_latency"]
+    assert latency.kind == "line" and latency.x == ("+10.0 s", "+20.0 s")  # no point for the empty interval
+    rows = {r.model: r for r in found.per_model.rows}
+    for series in latency.series:  # each half has the whole run's shape: the same P95
+        assert series.values == pytest.approx((rows[series.name].p95_latency_s,) * 2)
+    cost = {s.name: s.values for s in charts["cost_per_day_model"].series}
+    for model, values in cost.items():
+        assert values == pytest.approx((rows[model].cost_usd / 2,) * 2)
+    truncation = {s.name: s.values for s in charts["truncation_rate"].series}
+    assert truncation == {m: pytest.approx((found.truncation_pct(m),) * 2) for m in truncation}
+    assert set(truncation) == {m for m in rows if found.truncation_pct(m) is not None}
+    # two reads: one interval; a single read: the totals since start (one bar per model)
+    assert page_data.from_snapshots([*snapshots[:1], (110.0, full)], found, "fixture")[0].x == ("+10.0 s",)
+    assert page_data.from_snapshots([(110.0, full)], found, "fixture")[0].x == (page_data.SINCE_START,)

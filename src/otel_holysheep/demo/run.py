@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -113,16 +115,20 @@ def start_workload(base_url: str, metrics_port: int, args: argparse.Namespace) -
     return subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
-def follow(proc: subprocess.Popen[str], out: IO[str]) -> tuple[int, int]:
-    """Show progress until the workload says DONE; returns (requests, failures seen by the app)."""
+def follow(proc: subprocess.Popen[str], out: IO[str], every_tenth: Callable[[], None] | None = None) -> tuple[int, int]:
+    """Show progress until the workload says DONE (calling ``every_tenth`` as each tenth of it is done); returns
+    (requests, failures seen by the app)."""
     assert proc.stdout is not None
     tty = out.isatty()
-    last_shown = -1
+    last_shown = last_tenth = -1
     for line in proc.stdout:
         parts = line.split()
         if parts[:1] == ["PROGRESS"]:
             done, total = int(parts[1]), int(parts[2])
             percent = done * 100 // total
+            if every_tenth is not None and percent // 10 != last_tenth:
+                last_tenth = percent // 10
+                every_tenth()
             if tty:
                 bar = "#" * (percent // 4)
                 out.write(f"\r  workload  [{bar:<25}] {done}/{total}")
@@ -199,12 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     workload = start_workload(base_url, metrics_port, args)
     started = time.monotonic()
+    # Reads of /metrics as the workload goes (the page's charts over time): what each tenth of it added.
+    snapshots: list[tuple[float, list[tuple[str, dict[str, str], float]]]] = [(time.time(), [])]
+
+    def snapshot() -> None:
+        from otel_holysheep.report.errors import ReportError  # noqa: PLC0415
+        from otel_holysheep.report.sources import MetricsEndpointSource  # noqa: PLC0415
+
+        with contextlib.suppress(ReportError):  # not serving yet: the next read covers this part too
+            snapshots.append((time.time(), MetricsEndpointSource(metrics_url, timeout=5).samples()))
+
     try:
         out.write(
             f"Workload under opentelemetry-instrument: {args.requests} requests "
             f"(openai SDK and raw httpx, sync and async, streaming and not, 4 models)\n"
         )
-        requests, failures = follow(workload, out)
+        requests, failures = follow(workload, out, snapshot)
         out.write(
             f"  done in {time.monotonic() - started:.1f} s; the app saw {failures} failed calls of {requests} "
             "(after the SDK's own retries)\n"
@@ -221,8 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             "prometheus.yml, grafana/ and collector/ in this repository.\n"
         )
         out.flush()
-        args.page.parent.mkdir(parents=True, exist_ok=True)
-        written = report(["--metrics", metrics_url, "--format", "html", "-o", str(args.page)])
+        written = write_page(args.page, metrics_url, snapshots, snapshot)
         if written == 0:
             out.write(
                 f"\nThe report as a page (charts, what-if; one file, opens without a network): {args.page.resolve()}\n"
@@ -232,6 +247,27 @@ def main(argv: list[str] | None = None) -> int:
         stop(workload)
         if simulator is not None:
             stop(simulator)
+
+
+def write_page(
+    page: Path,
+    metrics_url: str,
+    snapshots: list[tuple[float, list[tuple[str, dict[str, str], float]]]],
+    snapshot: Callable[[], None],
+) -> int:
+    """The report as a page: tables from a last read of /metrics (the text report's numbers: the workload is done),
+    charts over the run from the reads taken as it went."""
+    from otel_holysheep.report.cli import _write_file, html_page_from_snapshots  # noqa: PLC0415
+    from otel_holysheep.report.errors import ReportError  # noqa: PLC0415
+
+    snapshot()
+    try:
+        text = html_page_from_snapshots(snapshots, metrics_url)
+    except ReportError as error:
+        print(f"otel-holysheep demo: no page written: {error.message}", file=sys.stderr)
+        return 2
+    page.parent.mkdir(parents=True, exist_ok=True)
+    return _write_file(text, page)
 
 
 def stop(proc: subprocess.Popen[str]) -> None:

@@ -227,16 +227,35 @@ def html_page(args: argparse.Namespace, source: PrometheusSource | MetricsEndpoi
     """The page: the report, the what-if and the charts, all read from one snapshot of the source (one instant of
     Prometheus; one read of /metrics), so its tables are the text report's to the digit."""
     limits, book = bounds(args), price_book(args.prices)
-    charts: tuple[page_data.Chart, ...]
     if isinstance(source, PrometheusSource):
         found = whatif_data.from_prometheus(source)  # fixes source.now: every query at one instant
         assert source.now is not None
-        at = source.now
-        charts = page_data.from_prometheus(source, at)
-    else:
-        samples, at = source.samples(), time.time()
-        found = whatif_data.from_samples(samples, url=source.url, by=source.by)
-        charts = page_data.from_samples(samples, found, source.url)
+        charts = page_data.from_prometheus(source, source.now)
+        return page_of(found, charts, source.describe(), source.now, limits, book)
+    samples, at = source.samples(), time.time()
+    found = whatif_data.from_samples(samples, url=source.url, by=source.by)
+    charts = page_data.from_samples(samples, found, source.url)
+    return page_of(found, charts, source.describe(), at, limits, book)
+
+
+def html_page_from_snapshots(snapshots: list[tuple[float, list[tuple[str, dict[str, str], float]]]], url: str) -> str:
+    """The page from successive reads of one /metrics page (oldest first; the demo takes one every tenth of its
+    workload): the tables from the last read, charts over time from the differences between reads."""
+    at, last = snapshots[-1]
+    found = whatif_data.from_samples(last, url=url, by=queries.BY_MODEL)
+    charts = page_data.from_snapshots(snapshots, found, url)
+    describe = MetricsEndpointSource(url).describe()
+    return page_of(found, charts, describe, at, Bounds(), PriceBook.default())
+
+
+def page_of(
+    found: whatif_data.Observations,
+    charts: tuple[page_data.Chart, ...],
+    describe: str,
+    at: float,
+    limits: Bounds,
+    book: PriceBook,
+) -> str:
     rates = tuple(
         RateRow(
             row.model,
@@ -246,10 +265,11 @@ def html_page(args: argparse.Namespace, source: PrometheusSource | MetricsEndpoi
         )
         for row in found.per_model.rows
     )
-    grouped = "" if source.by == queries.BY_MODEL else f" by {', '.join(source.by)}"
+    by = found.report.by
+    grouped = "" if by == queries.BY_MODEL else f" by {', '.join(by)}"
     page = Page(
         title=f"{PROG}{grouped}",
-        source=source.describe(),
+        source=describe,
         generated_at=at,
         report=found.report,
         rates=rates,

@@ -10,14 +10,16 @@ edges) per model, and per team when the cost series carry a ``team`` attribution
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from . import queries as q
+from .errors import ReportError
 from .sources import NO_MODEL, Labels, PrometheusSource, report_from_samples
-from .whatif_data import TRUNCATED, Observations, extra_queries
+from .whatif_data import TRUNCATED, Observations, _finishes, extra_queries
 
 STEPS = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)  # seconds
 POINTS = 200  # at most about this many points per series
@@ -262,3 +264,73 @@ def from_samples(
         teams = report_from_samples(samples, url=url, by=(TEAM,))
         charts.append(chart("cost_per_day_team", "Cost per team", "USD", {r.model: r.cost_usd for r in teams.rows}))
     return tuple(charts)
+
+
+def _delta(
+    before: Iterable[tuple[str, Labels, float]], after: Iterable[tuple[str, Labels, float]]
+) -> list[tuple[str, Labels, float]]:
+    """What the counters and histogram buckets of ``after`` added since ``before`` (a series new in ``after`` counts
+    from zero; a reset, a smaller value, counts as its new value)."""
+    earlier = {(name, tuple(sorted(labels.items()))): value for name, labels, value in before}
+    out = []
+    for name, labels, value in after:
+        previous = earlier.get((name, tuple(sorted(labels.items()))), 0.0)
+        out.append((name, labels, value - previous if value >= previous else value))
+    return out
+
+
+def from_snapshots(
+    snapshots: list[tuple[float, list[tuple[str, Labels, float]]]], observations: Observations, url: str
+) -> tuple[Chart, ...]:
+    """Charts over time from successive reads of one /metrics page (``(unix time, samples)``, oldest first): each
+    point is what happened since the read before it. Fewer than two reads: ``from_samples`` of the last."""
+    if len(snapshots) < 2:
+        return from_samples(snapshots[-1][1] if snapshots else [], observations, url)
+    times: list[float] = []  # the reads that closed an interval with requests in it
+    latency: dict[str, dict[float, float | None]] = defaultdict(dict)
+    ttft: dict[str, dict[float, float | None]] = defaultdict(dict)
+    errors: dict[str, dict[float, float | None]] = defaultdict(dict)
+    truncation: dict[str, dict[float, float | None]] = defaultdict(dict)
+    cost: dict[str, dict[float, float | None]] = defaultdict(dict)
+    for (_, before), (at, after) in itertools.pairwise(snapshots):
+        delta = _delta(before, after)
+        try:
+            rows = report_from_samples(delta, url=url).rows
+        except ReportError:  # no request in this interval: no point
+            continue
+        times.append(at)
+        finishes = _finishes((labels, v) for name, labels, v in delta if name == q.FINISHES)
+        for row in rows:
+            latency[row.model][at] = row.p95_latency_s
+            ttft[row.model][at] = row.p95_ttft_s
+            errors[row.model][at] = None if row.success_rate_pct is None else 100 - row.success_rate_pct
+            reasons = finishes.get(row.model, {})
+            truncation[row.model][at] = _ratio_pct(reasons.get(TRUNCATED, 0.0), sum(reasons.values()))
+            cost[row.model][at] = row.cost_usd
+    first = snapshots[0][0]
+    x = tuple(f"+{t - first:.1f} s" for t in times)
+    note = "seconds since the first read; each point: what happened since the read of /metrics before it"
+    return (
+        Chart("p95_latency", "P95 latency per model", "s", "line", x, _series(latency, times), note=note),
+        Chart("p95_ttft", "P95 time to first token per model", "s", "line", x, _series(ttft, times), note=note),
+        Chart("error_rate", "Error rate per model", "%", "line", x, _series(errors, times), note=note),
+        Chart(
+            "truncation_rate",
+            'Truncation rate per model (finish_reason="length")',
+            "%",
+            "line",
+            x,
+            _series(truncation, times),
+            note=note,
+        ),
+        Chart(
+            "cost_per_day_model",
+            "Cost per model, per interval",
+            "USD",
+            "bar",
+            x,
+            _series(cost, times),
+            stacked=True,
+            note=note,
+        ),
+    )
