@@ -279,8 +279,8 @@ def test_charts_over_a_range_from_prometheus(serve: Serve) -> None:
     charts = {c.key: c for c in page_data.from_prometheus(source, end)}
     assert set(charts) == {"p95_latency", "p95_ttft", "error_rate", "truncation_rate", "cost_per_day_model"}
     latency = charts["p95_latency"]
-    # 1h every 30 s, on multiples of the step inside the range (12:20:07 .. 13:20:07)
-    assert (len(latency.x), latency.x[0], latency.x[-1]) == (120, "12-03 12:20:30", "12-03 13:20:00")
+    # 1h every 30 s, the last point at the end itself (the newest data is drawn): 12:20:37 .. 13:20:07
+    assert (len(latency.x), latency.x[0], latency.x[-1]) == (120, "12-03 12:20:37", "12-03 13:20:07")
     a, b = latency.series
     assert (a.name, set(a.values)) == ("a", {0.5})
     assert b.values[len(b.values) // 2] is None and b.values[0] == 1.0  # NaN: a gap, not a zero

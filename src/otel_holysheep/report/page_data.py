@@ -93,9 +93,9 @@ class _Range:
         self.source = source
         self.range_s = window_seconds(source.window)
         self.step = choose_step(self.range_s)
-        self.end = math.floor(end / self.step) * self.step
-        self.start = math.ceil((end - self.range_s) / self.step) * self.step
-        self.times = [float(t) for t in range(int(self.start), int(self.end) + 1, self.step)]
+        # The last point at ``end`` itself (the newest data is on the chart), one every step back across the range.
+        count = max(int(self.range_s // self.step), 1)
+        self.times = [end - (count - 1 - i) * self.step for i in range(count)]
         self.lookback = max(self.step, MIN_LOOKBACK)
         self.look = PrometheusSource(
             source.url,
@@ -113,8 +113,13 @@ class _Range:
         for found, points in self.source.query_range(promql, self.times[0], self.times[-1], self.step):
             key = tuple(_model(found, name) for name in labels)
             for t, v in points:
-                out[key][float(round(t))] = _finite(v)
+                out[key][self._nearest(t)] = _finite(v)
         return out
+
+    def _nearest(self, t: float) -> float:
+        """The asked time a returned one stands for (Prometheus answers them with millisecond precision)."""
+        index = round((t - self.times[0]) / self.step)
+        return self.times[min(max(index, 0), len(self.times) - 1)]
 
     def per_model(self, key: str) -> dict[str, dict[float, float | None]]:
         return {k[0]: v for k, v in self.by(self.look.queries[key], "model").items()}
