@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -43,6 +44,23 @@ def default_timeout(time_scale: float) -> float:
 
 
 def free_port() -> int:
+    """A free loopback port for the workload's /metrics, which it binds a moment later: taken below the kernel's
+    ephemeral range, where none of the workload's own outgoing connections can take it first (a port from bind(0)
+    is in that range)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    if low > 11000:
+        rng = random.Random()
+        for _ in range(100):
+            port = rng.randrange(10000, low)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
