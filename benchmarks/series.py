@@ -37,6 +37,7 @@ NATIVE_LIMIT = 50.0
 # Documented settings that change what is recorded, measured against the defaults (pull path).
 SETTINGS: dict[str, dict[str, str]] = {
     "GENAI_METRICS=true": {"OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "true"},
+    "DETAIL_HISTOGRAMS=true": {"OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS": "true"},
     "TIME_TO_HEADERS=all": {"OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS": "all"},
 }
 

@@ -20,8 +20,13 @@ ENV_BASE_URLS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS"
 """Comma-separated base URLs whose requests are measured (default ``https://api.holysheep.ai/v1``)."""
 ENV_GENAI_METRICS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS"
 """``true`` adds the ``gen_ai.client.*`` semantic-convention metrics (off by default: they repeat ``holysheep_*``)."""
+ENV_DETAIL_HISTOGRAMS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS"
+"""``true`` adds the three secondary histograms: ``holysheep.time_to_headers`` (streams), ``holysheep.output_tokens``
+per second and ``holysheep.retry_after``. Off by default: about 28 series per model that no alert or report needs."""
 ENV_TIME_TO_HEADERS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS"
-"""Which responses record ``holysheep.time_to_headers``: ``streams`` (default) or ``all``.
+"""Which responses record ``holysheep.time_to_headers``: ``streams`` or ``all``. Unset: streams when
+``OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS=true``, else none. Set, it is recorded whatever the detail
+setting says (the user asked for it).
 
 For a non-streaming response the headers come with the finished completion, so the value repeats the duration.
 """
@@ -44,6 +49,7 @@ ENV_MAX_ATTRIBUTION_VALUES: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUT
 ENV_VARS: Final = (
     ENV_BASE_URLS,
     ENV_GENAI_METRICS,
+    ENV_DETAIL_HISTOGRAMS,
     ENV_TIME_TO_HEADERS,
     ENV_REQUEST_STREAM_USAGE,
     ENV_PRICES_FILE,
@@ -121,7 +127,8 @@ class Settings:
 
     base_urls: tuple[BaseUrl, ...] = field(default_factory=lambda: (BaseUrl.parse(DEFAULT_BASE_URL),))
     genai_metrics: bool = False
-    time_to_headers: str = TIME_TO_HEADERS_STREAMS
+    detail_histograms: bool = False
+    time_to_headers: str | None = None  # None: not set (streams with the detail histograms, else not recorded)
     request_stream_usage: bool = False
     prices_file: str | None = None
     max_models: int = 50
@@ -129,6 +136,13 @@ class Settings:
     content_max_chars: int = 4096
     attribution: tuple[AttributionSource, ...] = ()
     max_attribution_values: int = 100
+
+    @property
+    def time_to_headers_for(self) -> str | None:
+        """Which responses record time to headers: ``streams``, ``all``, or ``None`` (none)."""
+        if self.time_to_headers is not None:
+            return self.time_to_headers
+        return TIME_TO_HEADERS_STREAMS if self.detail_histograms else None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], base_urls: Iterable[str] | None = None) -> Settings:
@@ -140,9 +154,8 @@ class Settings:
         return cls(
             base_urls=urls or (BaseUrl.parse(DEFAULT_BASE_URL),),
             genai_metrics=_bool(env, ENV_GENAI_METRICS, False),
-            time_to_headers=_choice(
-                env, ENV_TIME_TO_HEADERS, TIME_TO_HEADERS_STREAMS, (TIME_TO_HEADERS_STREAMS, TIME_TO_HEADERS_ALL)
-            ),
+            detail_histograms=_bool(env, ENV_DETAIL_HISTOGRAMS, False),
+            time_to_headers=_choice(env, ENV_TIME_TO_HEADERS, None, (TIME_TO_HEADERS_STREAMS, TIME_TO_HEADERS_ALL)),
             request_stream_usage=_bool(env, ENV_REQUEST_STREAM_USAGE, False),
             prices_file=(env.get(ENV_PRICES_FILE) or "").strip() or None,
             max_models=_int(env, ENV_MAX_MODELS, 50, 1, 10_000),
@@ -248,14 +261,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return default
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+def _choice(env: Mapping[str, str], name: str, default: str | None, allowed: tuple[str, ...]) -> str | None:
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
     value = raw.strip().lower()
     if value in allowed:
         return value
-    _logger.warning("otel-holysheep: %s=%r is not one of %s; using %s", name, raw, " | ".join(allowed), default)
+    _logger.warning(
+        "otel-holysheep: %s=%r is not one of %s; using %s", name, raw, " | ".join(allowed), default or "the default"
+    )
     return default
 
 

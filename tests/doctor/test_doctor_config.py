@@ -25,8 +25,8 @@ def test_defaults() -> None:
         (
             "config.settings",
             OK,
-            "settings parse: base URLs https://api.holysheep.ai/v1; gen_ai metrics off; time to headers for streams; "
-            "stream usage opt-in off; max models 50; message content capture off; attribution off",
+            "settings parse: base URLs https://api.holysheep.ai/v1; gen_ai metrics off; detail histograms off; time to "
+            "headers off; stream usage opt-in off; max models 50; message content capture off; attribution off",
             "",
         ),
         ("config.price_file", OK, f"built-in price book {BOOK.version} ({len(BOOK.models)} models)", ""),
@@ -43,6 +43,7 @@ def test_every_setting_parsed() -> None:
     found = _config(
         OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS="http://127.0.0.1:8080/v1, https://gw.example/api/v1",
         OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS="true",
+        OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS="on",
         OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS="all",
         OTEL_INSTRUMENTATION_HOLYSHEEP_REQUEST_STREAM_USAGE="yes",
         OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS="20",
@@ -54,9 +55,9 @@ def test_every_setting_parsed() -> None:
     assert found[0] == (
         "config.settings",
         OK,
-        "settings parse: base URLs http://127.0.0.1:8080/v1, https://gw.example/api/v1; gen_ai metrics on; time to "
-        "headers for all; stream usage opt-in on; max models 20; message content capture on; attribution labels "
-        "route (http.route), team_name (baggage team.name), at most 30 values each",
+        "settings parse: base URLs http://127.0.0.1:8080/v1, https://gw.example/api/v1; gen_ai metrics on; detail "
+        "histograms on; time to headers for all; stream usage opt-in on; max models 20; message content capture on; "
+        "attribution labels route (http.route), team_name (baggage team.name), at most 30 values each",
         "",
     )
     assert [f for f in run({**GOOD_EXPORTERS, "OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION": "route"}) if f.check ==
@@ -71,6 +72,18 @@ def test_every_setting_parsed() -> None:
             "maybe",
             "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS='maybe' is not true/false; using false",
             "set OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS to true or false, or unset it for the default",
+        ),
+        (
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS",
+            "maybe",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS='maybe' is not true/false; using false",
+            "set OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS to true or false, or unset it for the default",
+        ),
+        (
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS",
+            "json",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS='json' is not one of streams | all; using the default",
+            "set OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS to streams or all, or unset it for the default",
         ),
         (
             "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS",
