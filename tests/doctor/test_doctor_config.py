@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from doctor_helpers import GOOD_EXPORTERS, every, only, run
 
+from otel_holysheep import _config as config
 from otel_holysheep._pricing import PriceBook
+from otel_holysheep.doctor import settings
 from otel_holysheep.doctor.result import Status
 
 OK, WARN, FAIL, SKIP = Status.OK, Status.WARN, Status.FAIL, Status.SKIP
@@ -260,3 +262,12 @@ def test_app_url_invalid_and_option_wins_over_environment() -> None:
         "--app-url: 'api.holysheep.ai/v1' is not an http(s) URL",
         "set --app-url to the gateway's base URL, e.g. https://api.holysheep.ai/v1",
     )
+
+
+def test_every_setting_has_its_accepted_values_and_a_readme_row() -> None:
+    """The doctor's fix for a bad value names what the setting accepts; the README's Configuration table has it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name in config.ENV_VARS:
+        assert f"| `{name}` |" in readme, name
+        if name != config.ENV_PRICES_FILE:  # a path: any value is tried, a bad file has its own check
+            assert name in settings._VALUES, name
