@@ -16,7 +16,7 @@ from otel_holysheep._series import DETAIL_SERIES
 from otel_holysheep.simulator import GatewaySimulator
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-BUDGET = 100
+BUDGET = series.SERIES_BUDGET
 
 
 def budget_section() -> str:
