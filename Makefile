@@ -11,16 +11,18 @@ FRAMEWORK_PEERS := .cache/framework-peers
 FRAMEWORK_STAMP := $(FRAMEWORK_PEERS)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test test-matrix test-fast test-openai2 bench bench-instructions lint typecheck engines collector prometheus3 lock dashboards dist clean help
+.PHONY: demo chromium test test-matrix test-fast test-openai2 bench bench-instructions lint typecheck engines collector prometheus3 lock dashboards dist clean help
 
 help:
 	@echo "make demo   - run the instrumented workload against the local gateway simulator and print the report"
+	@echo "              (and write it as an HTML page, .cache/demo/holysheep-demo.html)"
 	@echo "make test   - all tests (unit, loopback integration, openai 2.x and 3.x, real Prometheus/VictoriaMetrics)"
 	@echo "              then the compatibility matrix (Python 3.10-3.13, oldest and newest claimed versions)"
 	@echo "make test-matrix - the compatibility matrix alone"
 	@echo "make bench  - overhead benchmarks against peer instrumentations"
 	@echo "make bench-instructions - instructions per request under valgrind (attribution, requests vs httpx)"
 	@echo "make collector - build our OpenTelemetry Collector distribution (needs Go) into .cache/engines/bin"
+	@echo "make chromium - Debian's headless Chromium for the HTML report's browser tests, into .cache/chromium"
 	@echo "make lint   - ruff + mypy"
 	@echo "make dist   - sdist and wheel into dist/ (the wheel built from the sdist), checked with twine"
 
@@ -49,8 +51,14 @@ collector:
 prometheus3:
 	bash scripts/build-go-engines.sh prometheus3
 
+# Ends by writing the report as an HTML page into .cache/demo/ and printing its path.
 demo: $(STAMP)
-	$(PY) -m otel_holysheep.demo
+	$(PY) -m otel_holysheep.demo --page .cache/demo/holysheep-demo.html
+
+# Debian's headless Chromium for the HTML report's browser tests, into .cache/chromium (the tests run this script
+# themselves and skip, saying why, where it cannot work).
+chromium:
+	bash scripts/fetch-chromium.sh
 
 # The main suite (both openai generations) is the compatibility matrix's Python 3.11 cell; scripts/compat_matrix.py
 # then builds and runs the other cells (requirements/compat/, venvs in .cache/compat/) and prints the matrix, also

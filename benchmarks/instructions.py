@@ -37,6 +37,16 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "attribution-child": ("defaults", "attribution"),
     # the same JSON chat completion through each library, plain and instrumented
     "requests-vs-httpx": ("requests plain", "requests otel-holysheep", "httpx plain", "httpx otel-holysheep"),
+    # the JSON chat completion through httpx with the gen_ai.* metrics on: the v1.41 form, then the latest
+    # (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental)
+    "genai-forms": ("gen_ai v1.41", "gen_ai latest"),
+}
+GENAI_FORMS_ENV: dict[str, dict[str, str]] = {
+    "gen_ai v1.41": {"OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "true", "OTEL_SEMCONV_STABILITY_OPT_IN": ""},
+    "gen_ai latest": {
+        "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "true",
+        "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",
+    },
 }
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
@@ -59,6 +69,10 @@ def _workload(scenario: str, variant: str) -> tuple[Callable[[int], None], Any]:
         run = cases.web_requests(p.tracer_provider.get_tracer("bench-app"), client, scenario.endswith("child"))
         env = cases.ATTRIBUTION_ENV if variant == "attribution" else {}
         return run, cases._env_instrumented(p, **env)()
+
+    if scenario == "genai-forms":
+        run = cases.chat_requests(httpx.Client(transport=f.transport("httpx", f.chat_json())), "content")
+        return run, cases._env_instrumented(p, **GENAI_FORMS_ENV[variant])()
 
     library, _, setup = variant.partition(" ")
     if library == "requests":
@@ -131,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         if scenario.startswith("attribution"):
             added = counts["attribution"] - counts["defaults"]
             print(f"  attribution adds {added:,.0f} ({added / counts['defaults']:.2%} of the request)")
+        elif scenario == "genai-forms":
+            added = counts["gen_ai latest"] - counts["gen_ai v1.41"]
+            print(f"  the latest form adds {added:,.0f} ({added / counts['gen_ai v1.41']:.2%} of the request)")
         else:
             ours = counts["requests otel-holysheep"] - counts["requests plain"]
             httpx_ours = counts["httpx otel-holysheep"] - counts["httpx plain"]

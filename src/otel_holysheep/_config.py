@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 
+from otel_holysheep._semconv import opted_in
+
 _logger = logging.getLogger("otel_holysheep")
 
 DEFAULT_BASE_URL: Final = "https://api.holysheep.ai/v1"
@@ -20,6 +22,10 @@ ENV_BASE_URLS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS"
 """Comma-separated base URLs whose requests are measured (default ``https://api.holysheep.ai/v1``)."""
 ENV_GENAI_METRICS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS"
 """``true`` adds the ``gen_ai.client.*`` semantic-convention metrics (off by default: they repeat ``holysheep_*``)."""
+ENV_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+"""The standard comma-separated opt-in list: ``gen_ai_latest_experimental`` in it switches the ``gen_ai.*`` metrics
+and span attributes to the latest GenAI conventions (with ``OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS`` on; see
+``_semconv``). Other values in the list are for other instrumentations and ignored."""
 ENV_DETAIL_HISTOGRAMS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS"
 """``true`` adds the three secondary histograms: ``holysheep.time_to_headers`` (streams), ``holysheep.output_tokens``
 per second and ``holysheep.retry_after``. Off by default: about 28 series per model that no alert or report needs."""
@@ -49,6 +55,7 @@ ENV_MAX_ATTRIBUTION_VALUES: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_ATTRIBUT
 ENV_VARS: Final = (
     ENV_BASE_URLS,
     ENV_GENAI_METRICS,
+    ENV_SEMCONV_STABILITY_OPT_IN,
     ENV_DETAIL_HISTOGRAMS,
     ENV_TIME_TO_HEADERS,
     ENV_REQUEST_STREAM_USAGE,
@@ -127,6 +134,7 @@ class Settings:
 
     base_urls: tuple[BaseUrl, ...] = field(default_factory=lambda: (BaseUrl.parse(DEFAULT_BASE_URL),))
     genai_metrics: bool = False
+    genai_latest: bool = False  # gen_ai_latest_experimental opted in (effective with genai_metrics)
     detail_histograms: bool = False
     time_to_headers: str | None = None  # None: not set (streams with the detail histograms, else not recorded)
     request_stream_usage: bool = False
@@ -136,6 +144,11 @@ class Settings:
     content_max_chars: int = 4096
     attribution: tuple[AttributionSource, ...] = ()
     max_attribution_values: int = 100
+
+    @property
+    def genai_form_latest(self) -> bool:
+        """The ``gen_ai.*`` output follows the latest GenAI conventions: opted in, and the gen_ai metrics on."""
+        return self.genai_metrics and self.genai_latest
 
     @property
     def time_to_headers_for(self) -> str | None:
@@ -154,6 +167,7 @@ class Settings:
         return cls(
             base_urls=urls or (BaseUrl.parse(DEFAULT_BASE_URL),),
             genai_metrics=_bool(env, ENV_GENAI_METRICS, False),
+            genai_latest=opted_in(env.get(ENV_SEMCONV_STABILITY_OPT_IN)),
             detail_histograms=_bool(env, ENV_DETAIL_HISTOGRAMS, False),
             time_to_headers=_choice(env, ENV_TIME_TO_HEADERS, None, (TIME_TO_HEADERS_STREAMS, TIME_TO_HEADERS_ALL)),
             request_stream_usage=_bool(env, ENV_REQUEST_STREAM_USAGE, False),

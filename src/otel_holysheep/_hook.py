@@ -29,6 +29,7 @@ from otel_holysheep import _names as n
 from otel_holysheep._attribution import Attribution
 from otel_holysheep._call import Call, Flavor
 from otel_holysheep._config import BaseUrl, Settings, index_base_urls, match_base_url
+from otel_holysheep._genai import LatestGenAI
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import add_stream_usage_option, parse_request, request_messages
 from otel_holysheep._pricing import PriceBook
@@ -53,6 +54,7 @@ class Hook:
         telemetry: Telemetry,
         prices: PriceBook,
         attribution: Attribution | None = None,
+        latest: LatestGenAI | None = None,
     ) -> None:
         self.settings = settings
         self.tracer = tracer
@@ -60,7 +62,10 @@ class Hook:
         self.prices = prices
         self.attribution = attribution
         self.models = a.model_labels(settings.max_models)
-        self.recorder = Recorder(settings, telemetry, prices, self.models)
+        self.recorder = Recorder(settings, telemetry, prices, self.models, latest)
+        # v1.41 form: gen_ai.request.stream on every request, as always; latest form: only on streaming ones (the
+        # conventions' "if and only if the request is streaming").
+        self._stream_always = latest is None
         # True while a matched request is being sent in this thread / asyncio task. A client library running
         # underneath another one (the openai SDK's aiohttp client and LiteLLM's aiohttp transport run httpx over
         # aiohttp) then sees the same request again: the wrappers pass it straight through, so it is counted once, by
@@ -137,7 +142,7 @@ class Hook:
         }
         if info is not None and info.model:
             attributes[n.GEN_AI_REQUEST_MODEL] = info.model  # the real name (<= 256 chars); metric labels are capped
-        if info is not None:
+        if info is not None and (info.stream or self._stream_always):
             attributes[n.GEN_AI_REQUEST_STREAM] = info.stream
         if attempt:
             attributes[n.HOLYSHEEP_ATTEMPT] = attempt

@@ -13,17 +13,19 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from otel_holysheep._attribution import Attribution, ServerSpans, server_spans_for
 from otel_holysheep._config import ATTRIBUTION_ROUTE, Settings
+from otel_holysheep._genai import create_latest_genai
 from otel_holysheep._hook import Hook
 from otel_holysheep._instruments import create_telemetry
 from otel_holysheep._pricing import load_price_book
 from otel_holysheep._safety import call_safely
+from otel_holysheep._semconv import LATEST, V1_41
 from otel_holysheep._state import ACTIVE, Session
 from otel_holysheep.package import _instruments
 from otel_holysheep.version import __version__
 
 _logger = logging.getLogger("otel_holysheep")
 
-_SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+_SCHEMA_URL = V1_41.schema_url  # the default; the latest GenAI conventions' form declares LATEST.schema_url
 # Client library -> its adapter module. A library that is not installed is skipped; any one of them is enough.
 _ADAPTERS = {
     "httpx": "otel_holysheep._httpx",
@@ -63,8 +65,11 @@ class HolySheepInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         prices_file = kwargs.get("prices_file")
         if prices_file is not None:
             settings = _replace(settings, prices_file=os.fspath(prices_file))
-        tracer = trace.get_tracer("otel_holysheep", __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL)
-        meter = metrics.get_meter("otel_holysheep", __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL)
+        # The GenAI conventions' form is decided here, once: the schema URL says which one the telemetry follows.
+        latest = settings.genai_form_latest
+        schema_url = LATEST.schema_url if latest else _SCHEMA_URL
+        tracer = trace.get_tracer("otel_holysheep", __version__, kwargs.get("tracer_provider"), schema_url=schema_url)
+        meter = metrics.get_meter("otel_holysheep", __version__, kwargs.get("meter_provider"), schema_url=schema_url)
         server_spans = _server_spans(settings, kwargs.get("tracer_provider"))
         attribution = (
             Attribution(settings.attribution, settings.max_attribution_values, server_spans)
@@ -73,7 +78,8 @@ class HolySheepInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         labels = attribution.labels if attribution is not None else ()
         telemetry = create_telemetry(meter, labels)
-        hook = Hook(settings, tracer, telemetry, load_price_book(settings.prices_file), attribution)
+        genai = create_latest_genai(meter) if latest else None
+        hook = Hook(settings, tracer, telemetry, load_price_book(settings.prices_file), attribution, genai)
         session = Session(hook, server_spans)
         for library, adapter in _ADAPTERS.items():
             try:

@@ -21,7 +21,7 @@ from typing import Any, Final, Generic, Literal, TypeVar, overload
 from opentelemetry.metrics import Histogram, Meter
 
 from otel_holysheep import _buckets as b
-from otel_holysheep import _names as n
+from otel_holysheep import _semconv as sc
 from otel_holysheep._registry import PerProvider
 from otel_holysheep._tally import Tally
 
@@ -152,6 +152,12 @@ def _histogram(
     return Spec("histogram", name, unit, description, labels, buckets=buckets, genai=genai, detail=detail)
 
 
+def _genai(metric: sc.Metric) -> Spec[Histogram]:
+    """A GenAI convention histogram's row; its own labels are those beyond the attributes every GenAI point has."""
+    labels = tuple(key for key in metric.attributes if key not in sc.COMMON)
+    return _histogram(metric.name, metric.unit, metric.description, labels, metric.buckets or (), genai=True)
+
+
 _MODEL: Final = ("model",)
 
 
@@ -251,21 +257,12 @@ class Telemetry:
         "holysheep.retry_after", "s", "Advised wait (retry-after) on rate-limited or unavailable responses", _MODEL,
         b.RETRY_AFTER_BUCKETS, detail=True,
     )
-    genai_duration = _histogram(
-        "gen_ai.client.operation.duration", "s", "GenAI operation duration", (), b.GENAI_DURATION_BUCKETS, genai=True
-    )
-    genai_tokens = _histogram(
-        "gen_ai.client.token.usage", "{token}", "Number of input and output tokens used", (n.GEN_AI_TOKEN_TYPE,),
-        b.GENAI_TOKEN_BUCKETS, genai=True,
-    )
-    genai_ttfc = _histogram(
-        "gen_ai.client.operation.time_to_first_chunk", "s", "Time to receive the first chunk of a streamed response",
-        (), b.GENAI_DURATION_BUCKETS, genai=True,
-    )
-    genai_time_per_chunk = _histogram(
-        "gen_ai.client.operation.time_per_output_chunk", "s",
-        "Time between consecutive output chunks of a streamed response", (), b.GENAI_DURATION_BUCKETS, genai=True,
-    )
+    # The GenAI semantic-convention histograms of the default (v1.41) form, from the conventions table (_semconv); the
+    # latest form's instruments are _genai's.
+    genai_duration = _genai(sc.V1_41.metric("duration"))
+    genai_tokens = _genai(sc.V1_41.metric("tokens"))
+    genai_ttfc = _genai(sc.V1_41.metric("time_to_first_chunk"))
+    genai_time_per_chunk = _genai(sc.V1_41.metric("time_per_output_chunk"))
     # fmt: on
 
     def __init__(self, meter: Meter, attribution: tuple[str, ...] = ()) -> None:

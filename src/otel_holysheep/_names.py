@@ -2,7 +2,9 @@
 
 Span and metric attribute keys: the GenAI and HTTP semantic-convention names are kept here rather than imported
 from ``opentelemetry.semconv._incubating``, which deprecates and moves them; ours live under ``holysheep.*``. Metric
-names are rows of the instrument table (``_instruments.Telemetry``); their Prometheus series are in ``_series``.
+names are rows of the instrument table (``_instruments.Telemetry``); their Prometheus series are in ``_series``. The
+GenAI metrics of both convention forms (v1.41 and the latest, behind ``OTEL_SEMCONV_STABILITY_OPT_IN``) and the span
+attributes each form sets are tabled in ``_semconv``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+# --- set only in the latest GenAI conventions' form (OTEL_SEMCONV_STABILITY_OPT_IN; see _semconv) ---
+GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"  # v1.41: cache_creation
+# ---
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 SERVER_ADDRESS: Final = "server.address"

@@ -14,6 +14,7 @@ from otel_holysheep import _names as n
 from otel_holysheep import _sdk
 from otel_holysheep._attributes import BoundedValues
 from otel_holysheep._config import TIME_TO_HEADERS_ALL, TIME_TO_HEADERS_STREAMS, BaseUrl, Settings
+from otel_holysheep._genai import LatestGenAI
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import Usage, cap_text
 from otel_holysheep._parsing.headers import ResponseHeaders
@@ -62,7 +63,15 @@ class Outcome(NamedTuple):
 class Recorder:
     """Metrics and span attributes for every attempt of one instrumentation."""
 
-    def __init__(self, settings: Settings, telemetry: Telemetry, prices: PriceBook, models: BoundedValues) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        telemetry: Telemetry,
+        prices: PriceBook,
+        models: BoundedValues,
+        latest: LatestGenAI | None = None,
+    ) -> None:
+        self.latest = latest  # the latest GenAI conventions' output, when opted in (else the v1.41 form)
         self.settings = settings
         self.telemetry = telemetry
         self.prices = prices
@@ -127,6 +136,10 @@ class Recorder:
             if self.settings.genai_metrics and attempt.operation in _GENAI_OPERATIONS
             else None
         )
+        if genai is not None and self.latest is not None:
+            # its own step: a failure there must not cost the holysheep_* metrics below
+            call_safely(self.latest.record, attempt.operation, attempt.start, o, genai, duration, exemplar)
+            genai = None  # the v1.41 histograms below stay silent
         if genai is not None:
             t.genai_duration.record(duration, genai, context=exemplar)
         self._record_stream_timing(attempt, o, genai, exemplar)
@@ -265,6 +278,8 @@ class Recorder:
                 attrs[n.HOLYSHEEP_COST_USD] = cost
             if o.error is not None:
                 attrs[n.ERROR_TYPE] = o.error
+            if self.latest is not None:  # a failure there loses those attributes, never the span
+                call_safely(self.latest.span_attributes, attempt.operation, attempt.start, o, attrs)
             _sdk.set_attributes(span, attrs)  # valid values by construction: the SDK's check skipped
             if o.status != a.STATUS_SUCCESS:
                 span.set_status(Status(StatusCode.ERROR, o.error))

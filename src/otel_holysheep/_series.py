@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Final, NamedTuple
 
-from otel_holysheep._instruments import PROMETHEUS_TYPES, TABLE, Spec
+from otel_holysheep import _semconv as sc
+from otel_holysheep._instruments import PROMETHEUS_TYPES, TABLE, Spec, prometheus_name
 
 
 class Series(NamedTuple):
@@ -36,6 +37,17 @@ headers, output tokens per second, retry-after. With the defaults they export no
 
 GENAI_SERIES: Final[tuple[Series, ...]] = tuple(series_of(spec) for spec in TABLE if spec.genai)
 """The GenAI semantic-convention histograms (opt-in); their labels are the GenAI attributes plus these."""
+
+GENAI_LATEST_SERIES: Final[tuple[Series, ...]] = tuple(
+    Series(
+        prometheus_name(m.name, m.unit, m.kind),
+        PROMETHEUS_TYPES[m.kind],
+        tuple(key.replace(".", "_") for key in m.attributes if key not in sc.COMMON),
+        m.description,
+    )
+    for m in sc.LATEST.metrics
+)
+"""What replaces ``GENAI_SERIES`` with ``OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental`` (``_semconv``)."""
 
 ATTRIBUTED_SERIES: Final[tuple[str, ...]] = tuple(spec.series for spec in TABLE if spec.attributed)
 """The counters that carry the attribution labels (``OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION``: ``route`` and

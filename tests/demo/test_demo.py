@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,10 +25,22 @@ def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )
 
 
-def test_demo_report_agrees_with_the_simulator_profile() -> None:
-    result = run_demo("--requests", "400", "--format", "json", "--seed", "11")  # the tutorial's latencies (x1)
+def test_demo_report_agrees_with_the_simulator_profile(tmp_path: Path) -> None:
+    page = tmp_path / "pages" / "demo.html"  # a directory the demo creates
+    result = run_demo("--requests", "400", "--format", "json", "--seed", "11", "--page", str(page))  # latencies x1
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    # it ends by writing the report as a page and saying where
+    assert out.rstrip().splitlines()[-1].endswith(f"opens without a network): {page.resolve()}")
+    written = page.read_text(encoding="utf-8")
+    assert written.startswith("<!DOCTYPE html>") and 'id="report-table"' in written and "Chart.js v4.5.1" in written
+    for model in ("gpt-4.1", "claude-sonnet-4", "gemini-2.5-flash", "deepseek-v3.2"):
+        assert f"<td>{model}</td>" in written
+    # its charts are over the run: the demo reads /metrics as each tenth of the workload is done
+    data = written.split('<script type="application/json" id="report-data">', 1)[1].split("</script>", 1)[0]
+    latency = next(c for c in json.loads(data)["charts"] if c["key"] == "p95_latency")
+    assert latency["kind"] == "line" and len(latency["x"]) >= 5, latency["x"]
+    assert {s["name"] for s in latency["series"]} == {"gpt-4.1", "claude-sonnet-4", "gemini-2.5-flash", "deepseek-v3.2"}
     assert "Prometheus metrics served at http://127.0.0.1:" in out
     rows = {row["model"]: row for row in json.loads(re.search(r"^\[\n.*?^\]$", out, re.S | re.M).group(0))}
     assert set(rows) == {"gpt-4.1", "claude-sonnet-4", "gemini-2.5-flash", "deepseek-v3.2"}

@@ -8,10 +8,15 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from browser import chromium, parse, render, text_rows, what_if_groups
 from engines import find_binary, free_port, prometheus_config, start_prometheus
 from otel_holysheep.demo.run import PROFILE
 from otel_holysheep.report.cli import main as report
@@ -27,7 +32,17 @@ def run_report(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_report_from_prometheus_and_from_metrics_agree(tmp_path: Path) -> None:
+@dataclass
+class Fed:
+    prom: Any
+    metrics_url: str
+    truth: dict[str, dict[str, Any]]
+
+
+@contextlib.contextmanager
+def fed_prometheus(tmp_path: Path) -> Iterator[Fed]:
+    """A real Prometheus scraping the demo workload (240 requests, under opentelemetry-instrument), yielded once the
+    workload is done and Prometheus holds its final values; the app keeps serving /metrics until the block ends."""
     if find_binary("prometheus") is None:
         pytest.skip("prometheus not found: `make test` fetches it with scripts/fetch-engines.sh")
     port = free_port()
@@ -80,13 +95,19 @@ def test_report_from_prometheus_and_from_metrics_agree(tmp_path: Path) -> None:
             total = sum(row["requests"] for row in truth.values())
             # wait until Prometheus has scraped the final values
             prom.wait_for(f"sum(holysheep_requests_total) == {total}", timeout=30)
-            code, text, err = run_report("--prometheus", prom.url, "--window", "10m", "--format", "json")
+            yield Fed(prom, metrics_url, truth)
         finally:
             assert workload.stdin is not None
             workload.stdin.close()
             workload.wait(timeout=15)
             if workload.stdout:
                 workload.stdout.close()
+
+
+def test_report_from_prometheus_and_from_metrics_agree(tmp_path: Path) -> None:
+    with fed_prometheus(tmp_path) as fed:
+        code, text, err = run_report("--prometheus", fed.prom.url, "--window", "10m", "--format", "json")
+        truth = fed.truth
     assert code == 0, err
     rows = {row["model"]: row for row in json.loads(text)}
     assert set(rows) == set(truth) == {"gpt-4.1", "claude-sonnet-4", "gemini-2.5-flash", "deepseek-v3.2"}
@@ -109,3 +130,46 @@ def test_report_errors_against_a_real_server(tmp_path: Path) -> None:
         code, _, err = run_report("--metrics", prom.url + "/metrics")
         assert code == 1
         assert "none from otel-holysheep" in err
+
+
+def test_html_page_from_prometheus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--range --format html against a real Prometheus: the page's table is the text report's at the same instant,
+    the charts over the range carry every model, and headless Chromium draws them all (screenshot kept)."""
+    page = tmp_path / "week.html"
+    with fed_prometheus(tmp_path) as fed:
+        frozen = time.time()  # both reports at one instant: increase() moves as the flat samples accumulate
+        monkeypatch.setattr(time, "time", lambda: frozen)
+        code, text, err = run_report("--prometheus", fed.prom.url, "--range", "10m")
+        assert code == 0, err
+        code, what_if_text, err = run_report("--prometheus", fed.prom.url, "--range", "10m", "--what-if")
+        assert code == 0, err
+        code, _, err = run_report("--prometheus", fed.prom.url, "--range", "10m", "--format", "html", "-o", str(page))
+        monkeypatch.undo()
+        assert code == 0, err
+    tables = parse(page.read_text(encoding="utf-8"))
+    assert tables.table(id="report-table") == text_rows(text)
+    groups = what_if_groups(what_if_text)
+    assert len(groups) == 4
+    for index, (_, rows, _) in enumerate(groups):
+        assert tables.table(**{"class": "what-if", "data-group": str(index)}) == rows
+    models = {"gpt-4.1", "claude-sonnet-4", "gemini-2.5-flash", "deepseek-v3.2"}
+    assert {row[0] for row in tables.table(id="rates-table")[1:]} == models
+    charts = {c["key"]: c for c in json.loads(tables.json_blocks[0])["charts"]}
+    assert set(charts) == {"p95_latency", "p95_ttft", "error_rate", "truncation_rate", "cost_per_day_model"}
+    for key in ("p95_latency", "p95_ttft", "cost_per_day_model"):
+        assert {s["name"] for s in charts[key]["series"]} == models, key
+    assert len(charts["p95_latency"]["x"]) >= 30  # 10 minutes, a point every 15 s
+    day_total = sum(v or 0.0 for s in charts["cost_per_day_model"]["series"] for v in s["values"])
+    total_cost = float(text_rows(text)[-1][8].replace(",", ""))
+    assert day_total == pytest.approx(total_cost, rel=0.35)  # increase() per day piece vs over the range
+
+    browser, why = chromium()
+    if browser is None:
+        pytest.skip(why)
+    shown = render(browser, page, "report-html-prometheus")
+    assert shown.body.get("data-rendered") == "true", shown.body
+    for key, chart in charts.items():
+        canvas = shown.canvases[f"chart-{key}"]
+        assert canvas.series == [s["name"] for s in chart["series"]], key
+        assert all(n > 0 for n in canvas.points), key
+        assert canvas.painted > 1000, key

@@ -118,3 +118,26 @@ def test_no_or_malformed_finish_reason_counts_nothing(gateway: GatewaySimulator,
     assert finishes(captured) == {}
     assert tool_calls(captured) == {}
     assert captured.value("holysheep.requests", model="gpt-4.1") == 2
+
+
+def test_responses_api_incomplete_answers_are_truncations_or_filtered(
+    gateway: GatewaySimulator, captured: Captured
+) -> None:
+    """A Responses API answer cut at ``max_output_tokens`` ends ``incomplete`` with ``incomplete_details.reason``
+    ``max_output_tokens``: a truncation (``length``), as chat's; a filtered one ``content_filter``; JSON and streams."""
+    with client(gateway) as sdk:
+        cut = sdk.responses.create(model="gpt-4.1", input="Tell me a long story", max_output_tokens=3)
+        whole = sdk.responses.create(model="gpt-4.1", input="Hi")
+        with sdk.responses.stream(model="gpt-4.1", input="Tell me a long story", max_output_tokens=4) as stream:
+            events = [event.type for event in stream]
+    with client(gateway, "finish=content_filter") as sdk:
+        filtered = sdk.responses.create(model="claude-sonnet-4", input="Hi")
+    assert (cut.status, cut.incomplete_details and cut.incomplete_details.reason) == ("incomplete", "max_output_tokens")
+    assert whole.status == "completed" and whole.incomplete_details is None
+    assert events[-1] == "response.incomplete"
+    assert filtered.incomplete_details is not None and filtered.incomplete_details.reason == "content_filter"
+    assert finishes(captured) == {
+        ("gpt-4.1", "length"): 2,
+        ("gpt-4.1", "stop"): 1,
+        ("claude-sonnet-4", "content_filter"): 1,
+    }

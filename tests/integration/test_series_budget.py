@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from benchmarks import series
 
-from otel_holysheep._config import ENV_DETAIL_HISTOGRAMS, ENV_TIME_TO_HEADERS
+from otel_holysheep._config import ENV_DETAIL_HISTOGRAMS, ENV_GENAI_METRICS, ENV_TIME_TO_HEADERS
 from otel_holysheep._series import DETAIL_SERIES
 from otel_holysheep.simulator import GatewaySimulator
 
@@ -49,6 +49,10 @@ def measured() -> dict[str, dict[str, object]]:
                 "defaults": {},
                 "detail": {ENV_DETAIL_HISTOGRAMS: "true"},
                 "headers_all": {ENV_TIME_TO_HEADERS: "all"},
+                "genai": {ENV_GENAI_METRICS: "true"},
+                "genai_latest": series.SETTINGS[
+                    f"GENAI_METRICS=true, {series.SEMCONV_OPT_IN}=gen_ai_latest_experimental"
+                ],
             }.items()
         }
 
@@ -88,3 +92,12 @@ def test_time_to_headers_all_adds_what_the_readme_says(measured: dict[str, dict[
     added = headers_all["per_model"] - measured["defaults"]["per_model"]  # type: ignore[operator]
     cells = row(budget_section(), f"`{ENV_TIME_TO_HEADERS}=all`")
     assert cells[1].startswith(f"+ {added:g} (= {headers_all['per_model']:g})")
+
+
+def test_the_gen_ai_settings_add_what_the_readme_says(measured: dict[str, dict[str, object]]) -> None:
+    section, defaults = budget_section(), measured["defaults"]["per_model"]
+    v141, latest = measured["genai"]["per_model"], measured["genai_latest"]["per_model"]
+    cells = row(section, f"`{ENV_GENAI_METRICS}=true`")
+    assert cells[1] == f"+ {v141 - defaults:g} (= {v141:g})"  # type: ignore[operator]
+    cells = row(section, f"... and `{series.SEMCONV_OPT_IN}=gen_ai_latest_experimental`")
+    assert cells[1] == f"+ {latest - defaults:g} instead of + {v141 - defaults:g} (= {latest:g})"  # type: ignore[operator]

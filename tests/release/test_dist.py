@@ -47,6 +47,10 @@ def test_wheel_carries_package_price_book_typing_entry_points_and_license(dist: 
         }
         assert wheel.read("otel_holysheep/prices.json") == (PACKAGE / "prices.json").read_bytes()
         assert wheel.read("otel_holysheep/py.typed") == b""
+        # the HTML report's charting library and its licence: package data, so the report needs no network
+        for name in ("chart.umd.min.js", "LICENSE.md", "SHA256SUMS"):
+            vendored = f"otel_holysheep/report/vendor/{name}"
+            assert wheel.read(vendored) == (PACKAGE / "report" / "vendor" / name).read_bytes(), name
         assert wheel.read(f"{DIST_INFO}/licenses/LICENSE") == (REPO / "LICENSE").read_bytes()
 
         entry_points = configparser.ConfigParser()

@@ -82,6 +82,25 @@ def test_installed_wheel_measures_an_app_under_opentelemetry_instrument(wheel_ve
         env = app_env(gateway, port)
         with running_app(wheel_venv, env, cwd=tmp_path) as ready:
             samples = scrape(f"http://127.0.0.1:{port}/metrics")
+            page = tmp_path / "week.html"
+            html = subprocess.run(
+                [
+                    str(wheel_venv.bin / "otel-holysheep"),
+                    "report",
+                    "--metrics",
+                    f"http://127.0.0.1:{port}/metrics",
+                    "--format",
+                    "html",
+                    "-o",
+                    str(page),
+                ],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             doctor = subprocess.run(
                 [
                     str(wheel_venv.bin / "otel-holysheep"),
@@ -128,6 +147,11 @@ def test_installed_wheel_measures_an_app_under_opentelemetry_instrument(wheel_ve
         (labels["otel_scope_name"], labels["otel_scope_version"]) for labels, _ in samples["holysheep_requests_total"]
     }
     assert scopes == {("otel_holysheep", __version__)}
+
+    # the wheel's report writes the page with the charting library it carries (package data, no network)
+    assert html.returncode == 0, html.stderr
+    written = page.read_text(encoding="utf-8")
+    assert "Chart.js v4.5.1" in written and "<td>gpt-4.1</td>" in written and "<td>deepseek-v3.2</td>" in written
 
     # the console script of the wheel, run with the app's environment, finds the install healthy and the app serving
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr

@@ -36,6 +36,8 @@ _TOOL_FRAGMENT: Final = re.compile(
     rb'"index"\s*:\s*(\d{1,4})\s*[,}]'
 )
 _RESPONSES_TERMINAL: Final = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+# A Responses API ``incomplete`` response's ``incomplete_details.reason`` as the chat finish reason it means.
+_INCOMPLETE_REASONS: Final = {"max_output_tokens": "length", "content_filter": "content_filter"}
 _DECODER = json.JSONDecoder()
 
 
@@ -245,6 +247,10 @@ def _absorb_response_object(info: ResponseInfo, obj: dict[str, Any], capture: bo
     _absorb_common(info, obj, first_id_wins=False)
     status = obj.get("status")
     if isinstance(status, str) and status not in ("in_progress", "queued") and not info.finishes:
+        if status == "incomplete":  # why: cut at max_output_tokens (a truncation, as chat's "length"), or filtered
+            details = obj.get("incomplete_details")
+            reason = details.get("reason") if isinstance(details, dict) else None
+            status = _INCOMPLETE_REASONS.get(reason, status) if isinstance(reason, str) else status
         info.add_finish(0, status)
     output = obj.get("output")
     if isinstance(output, list):

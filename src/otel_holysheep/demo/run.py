@@ -3,7 +3,8 @@
 1. starts the gateway simulator (a separate process, the demo profile: the tutorial's latencies, visible errors);
 2. runs the workload app under ``opentelemetry-instrument`` with the Prometheus exporter: zero code change;
 3. shows progress, then prints the per-model report read from the app's ``/metrics``, beside the profile;
-4. stops everything it started and exits 0.
+4. writes the same report as one self-contained HTML page (``--page``) and says where it is;
+5. stops everything it started and exits 0.
 
 ``--live`` sends a small, stated number of requests to the real gateway instead (needs ``HOLYSHEEP_API_KEY``).
 """
@@ -11,12 +12,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -30,6 +34,7 @@ REQUESTS = 240
 CONCURRENCY = 32
 TIME_SCALE = 1.0  # the tutorial's measured latencies: the histograms' buckets are fitted to them
 SEED = 7
+DEFAULT_PAGE = Path(tempfile.gettempdir()) / "otel-holysheep-demo.html"
 
 
 def default_timeout(time_scale: float) -> float:
@@ -110,16 +115,20 @@ def start_workload(base_url: str, metrics_port: int, args: argparse.Namespace) -
     return subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
-def follow(proc: subprocess.Popen[str], out: IO[str]) -> tuple[int, int]:
-    """Show progress until the workload says DONE; returns (requests, failures seen by the app)."""
+def follow(proc: subprocess.Popen[str], out: IO[str], every_tenth: Callable[[], None] | None = None) -> tuple[int, int]:
+    """Show progress until the workload says DONE (calling ``every_tenth`` as each tenth of it is done); returns
+    (requests, failures seen by the app)."""
     assert proc.stdout is not None
     tty = out.isatty()
-    last_shown = -1
+    last_shown = last_tenth = -1
     for line in proc.stdout:
         parts = line.split()
         if parts[:1] == ["PROGRESS"]:
             done, total = int(parts[1]), int(parts[2])
             percent = done * 100 // total
+            if every_tenth is not None and percent // 10 != last_tenth:
+                last_tenth = percent // 10
+                every_tenth()
             if tty:
                 bar = "#" * (percent // 4)
                 out.write(f"\r  workload  [{bar:<25}] {done}/{total}")
@@ -170,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"send {LIVE_BUDGET} small requests to the real gateway (needs HOLYSHEEP_API_KEY)",
     )
+    parser.add_argument(
+        "--page",
+        type=Path,
+        default=DEFAULT_PAGE,
+        help=f"where to write the report as an HTML page (default {DEFAULT_PAGE})",
+    )
     args = parser.parse_args(argv)
     if args.timeout is None:
         args.timeout = default_timeout(args.time_scale)
@@ -190,12 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     workload = start_workload(base_url, metrics_port, args)
     started = time.monotonic()
+    # Reads of /metrics as the workload goes (the page's charts over time): what each tenth of it added.
+    snapshots: list[tuple[float, list[tuple[str, dict[str, str], float]]]] = [(time.time(), [])]
+
+    def snapshot() -> None:
+        from otel_holysheep.report.errors import ReportError  # noqa: PLC0415
+        from otel_holysheep.report.sources import MetricsEndpointSource  # noqa: PLC0415
+
+        with contextlib.suppress(ReportError):  # not serving yet: the next read covers this part too
+            snapshots.append((time.time(), MetricsEndpointSource(metrics_url, timeout=5).samples()))
+
     try:
         out.write(
             f"Workload under opentelemetry-instrument: {args.requests} requests "
             f"(openai SDK and raw httpx, sync and async, streaming and not, 4 models)\n"
         )
-        requests, failures = follow(workload, out)
+        requests, failures = follow(workload, out, snapshot)
         out.write(
             f"  done in {time.monotonic() - started:.1f} s; the app saw {failures} failed calls of {requests} "
             "(after the SDK's own retries)\n"
@@ -211,11 +236,38 @@ def main(argv: list[str] | None = None) -> int:
             "\nNext: `otel-holysheep report --prometheus URL --window 7d` on your own data; "
             "prometheus.yml, grafana/ and collector/ in this repository.\n"
         )
-        return code
+        out.flush()
+        written = write_page(args.page, metrics_url, snapshots, snapshot)
+        if written == 0:
+            out.write(
+                f"\nThe report as a page (charts, what-if; one file, opens without a network): {args.page.resolve()}\n"
+            )
+        return code or written
     finally:
         stop(workload)
         if simulator is not None:
             stop(simulator)
+
+
+def write_page(
+    page: Path,
+    metrics_url: str,
+    snapshots: list[tuple[float, list[tuple[str, dict[str, str], float]]]],
+    snapshot: Callable[[], None],
+) -> int:
+    """The report as a page: tables from a last read of /metrics (the text report's numbers: the workload is done),
+    charts over the run from the reads taken as it went."""
+    from otel_holysheep.report.cli import _write_file, html_page_from_snapshots  # noqa: PLC0415
+    from otel_holysheep.report.errors import ReportError  # noqa: PLC0415
+
+    snapshot()
+    try:
+        text = html_page_from_snapshots(snapshots, metrics_url)
+    except ReportError as error:
+        print(f"otel-holysheep demo: no page written: {error.message}", file=sys.stderr)
+        return 2
+    page.parent.mkdir(parents=True, exist_ok=True)
+    return _write_file(text, page)
 
 
 def stop(proc: subprocess.Popen[str]) -> None:

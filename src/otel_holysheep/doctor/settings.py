@@ -22,6 +22,7 @@ CHAT_PATH: Final = "/chat/completions"
 _VALUES: Final = {
     c.ENV_BASE_URLS: "comma-separated http(s) base URLs, e.g. https://api.holysheep.ai/v1",
     c.ENV_GENAI_METRICS: "true or false",
+    c.ENV_SEMCONV_STABILITY_OPT_IN: "a comma-separated opt-in list, e.g. gen_ai_latest_experimental",
     c.ENV_DETAIL_HISTOGRAMS: "true or false",
     c.ENV_TIME_TO_HEADERS: "streams or all",
     c.ENV_REQUEST_STREAM_USAGE: "true or false",

@@ -88,6 +88,16 @@ def _cell(column: Column, row: ModelRow, *, grouping: bool) -> str:
     return f"{value:,.4f}" if grouping else f"{value:.4f}"
 
 
+def row_cells(report: Report, row: ModelRow) -> list[str]:
+    """One row's cells as the text table prints them (the HTML page's table uses the same)."""
+    return [_cell(c, row, grouping=True) for c in columns(report)]
+
+
+def footnotes(report: Report) -> list[str]:
+    """The notes printed under the table."""
+    return _footnotes(report)
+
+
 def _footnotes(report: Report) -> list[str]:
     if not report.per_model:
         return _grouped_footnotes(report)
@@ -150,7 +160,7 @@ def _grouped_footnotes(report: Report) -> list[str]:
 
 def render_table(report: Report, title: str | None = None) -> str:
     cols = columns(report)
-    lines = [[_cell(c, row, grouping=True) for c in cols] for row in (*report.rows, report.total)]
+    lines = [row_cells(report, row) for row in (*report.rows, report.total)]
     header = [c.title for c in cols]
     widths = [max(len(header[i]), *(len(line[i]) for line in lines)) for i in range(len(cols))]
     texts = sum(1 for c in cols if c.kind == "text")

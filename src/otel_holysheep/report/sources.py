@@ -112,6 +112,38 @@ class PrometheusSource:
                 raise ReportError(f"{self.url} answered a malformed Prometheus vector for {promql!r}") from None
         return samples
 
+    def query_range(
+        self, promql: str, start: float, end: float, step: float
+    ) -> list[tuple[Labels, list[tuple[float, float]]]]:
+        """A range query (``/api/v1/query_range``): per series its labels and (time, value) points."""
+        api = self.api + "_range"
+        answer = self._get(
+            api,
+            what="Prometheus",
+            timeout=self.timeout,
+            accept="application/json",
+            params={"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
+            shown_as=self.url,
+        )
+        payload = answer.json()
+        if isinstance(payload, dict) and payload.get("status") == "error":
+            detail = f"{payload.get('errorType', 'error')}: {payload.get('error', '?')}"
+            raise ReportError(f"Prometheus at {self.url} rejected the range query {promql!r} ({detail})")
+        data = payload.get("data") if isinstance(payload, dict) and payload.get("status") == "success" else None
+        if not isinstance(data, dict) or data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
+            raise ReportError(
+                f"{self.url} answered, but not like a Prometheus HTTP API ({_describe_body(answer)} from {api}, "
+                f"HTTP {answer.status}): is this the Prometheus server's base URL?"
+            )
+        out: list[tuple[Labels, list[tuple[float, float]]]] = []
+        for item in data["result"]:
+            try:
+                labels = {str(k): str(v) for k, v in item["metric"].items()}
+                out.append((labels, [(float(t), float(v)) for t, v in item["values"]]))
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+                raise ReportError(f"{self.url} answered a malformed Prometheus matrix for {promql!r}") from None
+        return out
+
     def fetch(self) -> Report:
         at = time.time() if self.now is None else self.now
         results = {name: self.query(promql, at) for name, promql in self.queries.items()}

@@ -25,7 +25,12 @@ HEADERS = (
 
 
 def _usd(value: float | None) -> str:
-    return NO_DATA if value is None else f"{value:,.4f}"
+    return NO_DATA if value is None else _unsigned_zero(f"{value:,.4f}")
+
+
+def _unsigned_zero(text: str) -> str:
+    """``-0.0000`` / ``-0.0`` (a value that rounds to zero from below) as ``0.0000`` / ``0.0``."""
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -43,7 +48,7 @@ def candidate_cells(c: Candidate) -> list[str]:
         name,
         _usd(c.cost_usd),
         _usd(c.saving_usd),
-        NO_DATA if c.saving_pct is None else f"{c.saving_pct:.1f}",
+        NO_DATA if c.saving_pct is None else _unsigned_zero(f"{c.saving_pct:.1f}"),
         _num(seen.p95_latency_s, 3),
         _num(seen.p95_ttft_s, 3),
         _num(seen.success_rate_pct, 1),

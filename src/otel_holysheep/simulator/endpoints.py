@@ -118,7 +118,10 @@ def _responses(handler: SimulatorHandler, plan: Plan) -> None:
     pieces = wire.words(plan.n_words)
     text = "".join(pieces)
     usage = _usage(plan, "responses")
-    final = wire.response_object(rid, created, model, text, status="completed", usage=usage)
+    # an answer cut at max_output_tokens (or a finish=length / content_filter directive) ends "incomplete"
+    incomplete = wire.INCOMPLETE_REASONS.get(plan.finish)
+    status = "incomplete" if incomplete else "completed"
+    final = wire.response_object(rid, created, model, text, status=status, usage=usage, incomplete=incomplete)
     if not plan.stream:
         _send(handler, plan, final)
         return
@@ -141,7 +144,7 @@ def _responses(handler: SimulatorHandler, plan: Plan) -> None:
         ("response.output_text.done", {**loc, "text": text, "logprobs": []}),
         ("response.content_part.done", {**loc, "part": {**part, "text": text}}),
         ("response.output_item.done", {"output_index": 0, "item": message}),
-        ("response.completed", {"response": final}),
+        (f"response.{status}", {"response": final}),
     ]
     for seq, (name, data) in enumerate((*head, *body, *tail)):
         data["type"] = name

@@ -9,7 +9,7 @@ import struct
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 KNOWN_MODELS: tuple[tuple[str, str], ...] = (
     ("gpt-4.1", "openai"),
@@ -242,15 +242,22 @@ def embeddings(model: Any, inputs: list[Any], dims: int, encoding: str, usage: A
     return body
 
 
-def response_object(rid: str, created: int, model: Any, text: str, *, status: str, usage: Any) -> dict[str, Any]:
-    """A Responses API ``response`` object (``text`` empty and no output while in progress)."""
+# A chat finish reason as a Responses API status and incomplete_details.reason (an answer cut or filtered).
+INCOMPLETE_REASONS: Final = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def response_object(
+    rid: str, created: int, model: Any, text: str, *, status: str, usage: Any, incomplete: str | None = None
+) -> dict[str, Any]:
+    """A Responses API ``response`` object (``text`` empty and no output while in progress); ``status="incomplete"``
+    with ``incomplete`` as its ``incomplete_details.reason``."""
     output = []
-    if status == "completed":
+    if status in ("completed", "incomplete"):
         output.append(
             {
                 "type": "message",
                 "id": "msg_" + rid[5:],
-                "status": "completed",
+                "status": status,
                 "role": "assistant",
                 "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
             }
@@ -261,7 +268,7 @@ def response_object(rid: str, created: int, model: Any, text: str, *, status: st
         "created_at": created,
         "status": status,
         "error": None,
-        "incomplete_details": None,
+        "incomplete_details": {"reason": incomplete} if incomplete else None,
         "instructions": None,
         "max_output_tokens": None,
         "model": model,

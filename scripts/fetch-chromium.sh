@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Headless Chromium for the HTML report's browser test (tests/report/test_report_html_browser.py), into
+# .cache/chromium (git-ignored): Debian's chromium-headless-shell package and the few libraries this machine lacks,
+# extracted with dpkg -x (nothing installed system-wide, root not needed), started through the wrapper
+# .cache/chromium/bin/chromium-headless-shell (LD_LIBRARY_PATH and a fontconfig file of its own).
+# Which packages are missing is what apt would install here (apt-get -s --no-install-recommends, against this machine's
+# dpkg status), from the archives this machine's own apt sources name, with a throw-away package list under
+# .cache/chromium/apt (the machine's apt state is left untouched). Where that cannot work and we run as root, the
+# fallback is `apt-get install -y --no-install-recommends chromium-headless-shell` (CHROMIUM_APT_INSTALL=0 turns it off).
+# A chromium-headless-shell or chromium already on PATH is used as it is. Idempotent: a wrapper that already runs
+# is kept. Prints the browser's path on its last line.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dest=${CHROMIUM_DIR:-$repo/.cache/chromium}
+wrapper=$dest/bin/chromium-headless-shell
+package=chromium-headless-shell
+
+say() { echo "fetch-chromium: $*" >&2; }
+runs() { "$1" --version >/dev/null 2>&1; }
+
+if [[ -x $wrapper ]] && runs "$wrapper"; then
+    say "already present: $wrapper ($("$wrapper" --version 2>/dev/null | head -n1))"
+    echo "$wrapper"
+    exit 0
+fi
+
+system_install() {
+    local why=$1
+    if [[ $(id -u) == 0 && ${CHROMIUM_APT_INSTALL:-1} != 0 ]] && command -v apt-get >/dev/null; then
+        say "$why; installing $package system-wide with apt-get (running as root)"
+        apt-get install -y -qq --no-install-recommends "$package" >&2 || { say "apt-get install failed"; exit 1; }
+        local found
+        found=$(command -v chromium-headless-shell || true)
+        [[ -n $found ]] && runs "$found" || { say "installed, but no runnable chromium-headless-shell found"; exit 1; }
+        echo "$found"
+        exit 0
+    fi
+    say "$why"
+    say "install it by hand: apt-get install chromium-headless-shell (as root), then re-run this script"
+    exit 1
+}
+
+# Already on this machine (Debian's chromium-headless-shell or chromium, which has --headless too).
+for found in "$(command -v chromium-headless-shell || true)" "$(command -v chromium || true)"; do
+    if [[ -n $found ]] && runs "$found"; then
+        say "using $found ($("$found" --version 2>/dev/null | head -n1))"
+        echo "$found"
+        exit 0
+    fi
+done
+
+command -v apt-get >/dev/null && command -v dpkg >/dev/null || system_install "apt-get/dpkg not found (Debian/Ubuntu only)"
+
+start=$(date +%s)
+apt_dir=$dest/apt
+root=$dest/root
+rm -rf "$apt_dir" "$root"
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs" "$root" "$dest/bin"
+# The machine's own sources and dpkg status; our own lists and cache.
+apt_opts=(
+    -o "Dir::State::Lists=$apt_dir/lists"
+    -o "Dir::Cache=$apt_dir/cache"
+    -o "Dir::Cache::Archives=$apt_dir/cache/archives"
+    -o "APT::Sandbox::User=root"
+    -o "Debug::NoLocking=1"
+    -o "Acquire::Retries=3"
+)
+say "updating a private package list from this machine's apt sources"
+apt-get "${apt_opts[@]}" -qq update >"$apt_dir/update.log" 2>&1 || { cat "$apt_dir/update.log" >&2; system_install "apt-get update failed"; }
+compgen -G "$apt_dir/lists/*_Packages*" >/dev/null || { cat "$apt_dir/update.log" >&2; system_install "no package index downloaded"; }
+
+# What apt would install here for the headless shell (its dependencies this machine lacks included).
+mapfile -t needed < <(apt-get "${apt_opts[@]}" -s --no-install-recommends install "$package" 2>"$apt_dir/simulate.log" |
+    awk '/^Inst / {print $2}')
+((${#needed[@]})) || { cat "$apt_dir/simulate.log" >&2; system_install "apt-get cannot resolve $package here"; }
+say "downloading ${#needed[@]} packages: ${needed[*]}"
+(cd "$apt_dir/debs" && apt-get "${apt_opts[@]}" -qq download "${needed[@]}" >"$apt_dir/download.log" 2>&1) ||
+    { cat "$apt_dir/download.log" >&2; system_install "apt-get download failed"; }
+for deb in "$apt_dir"/debs/*.deb; do dpkg -x "$deb" "$root"; done
+
+shell=$root/usr/lib/chromium/chromium-headless-shell
+[[ -x $shell ]] || system_install "usr/lib/chromium/chromium-headless-shell not in $package"
+# Every directory of the extracted tree that holds shared libraries (pulseaudio keeps one in a subdirectory).
+libs=$(find "$root" \( -type f -o -type l \) -name '*.so*' -printf '%h\n' | sort -u | paste -sd: -)
+# fontconfig: the machine's fonts plus any the packages brought.
+mkdir -p "$dest/fontconfig/cache"
+cat >"$dest/fontconfig/fonts.conf" <<CONF
+<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig>
+  <dir>/usr/share/fonts</dir>
+  <dir>$root/usr/share/fonts</dir>
+  <cachedir>$dest/fontconfig/cache</cachedir>
+</fontconfig>
+CONF
+cat >"$wrapper.tmp" <<WRAP
+#!/bin/sh
+# Generated by scripts/fetch-chromium.sh: Debian's $package extracted under $root.
+export LD_LIBRARY_PATH="$libs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+export FONTCONFIG_FILE="$dest/fontconfig/fonts.conf"
+exec "$shell" "\$@"
+WRAP
+chmod 0755 "$wrapper.tmp"
+runs "$wrapper.tmp" || { "$wrapper.tmp" --version >&2 || true; rm -f "$wrapper.tmp"; system_install "the extracted headless shell does not run here"; }
+mv -f "$wrapper.tmp" "$wrapper"
+rm -rf "$apt_dir"
+say "installed $wrapper ($("$wrapper" --version | head -n1)) in $(($(date +%s) - start)) s"
+echo "$wrapper"
