@@ -6,7 +6,7 @@ import statistics
 from typing import Any
 
 from benchmarks import cases
-from benchmarks.series import BEFORE_PER_MODEL, NATIVE_LIMIT
+from benchmarks.series import BEFORE_PER_MODEL, NATIVE_LIMIT, SERIES_BUDGET
 
 HS = "otel-holysheep"
 ATTRIBUTION = "ATTRIBUTION=route,baggage.team"
@@ -149,6 +149,9 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "x",
                 f"{pull:g} vs {BEFORE_PER_MODEL:g}",
             )
+        )
+        targets.append(
+            _target("series per model, pull path, default settings (budget)", pull, SERIES_BUDGET, "series", "")
         )
         targets.append(
             _target("series per model, OTLP with exponential histograms (native)", native, NATIVE_LIMIT, "series", "")

@@ -42,6 +42,9 @@ DATASOURCE_NAME = "Prometheus (HolySheep)"
 SEL = 'job=~"$job", instance=~"$instance", model=~"$model"'
 RATE = "$__rate_interval"
 RANGE = "$__range"
+# The opt-in histograms (src/otel_holysheep/_config.py ENV_DETAIL_HISTOGRAMS): the panels reading them say so.
+DETAIL_SETTING = "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS=true"
+DETAIL_PANELS = frozenset({"Time to headers P95", "Output tokens / s P50", "Retry-after advised P95"})
 DS = dash_models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 # panel types Grafana 11+ still ships (graph / singlestat were Angular and are gone)
@@ -398,13 +401,15 @@ def latency_row() -> list[Any]:
         ),
         ts(
             "Time to headers P95",
-            "Streamed responses: request start until response headers (queueing, connection and gateway time).",
+            "Streamed responses: request start until response headers (queueing, connection and gateway time). Needs "
+            f"{DETAIL_SETTING} in the apps (or OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS set): empty without.",
             "s",
             q(quantile("0.95", "holysheep_time_to_headers_seconds"), "{{model}}"),
         ),
         ts(
             "Output tokens / s P50",
-            "Streams only: completion tokens per second after the first token.",
+            "Streams only: completion tokens per second after the first token. Needs "
+            f"{DETAIL_SETTING} in the apps: empty without.",
             "short",
             q(quantile("0.50", "holysheep_output_tokens_per_second"), "{{model}}"),
         ),
@@ -561,7 +566,7 @@ def limits_row() -> list[Any]:
         ),
         ts(
             "Retry-after advised P95",
-            "Wait the gateway advised on 429 / 503 responses.",
+            f"Wait the gateway advised on 429 / 503 responses. Needs {DETAIL_SETTING} in the apps: empty without.",
             "s",
             q(quantile("0.95", "holysheep_retry_after_seconds"), "{{model}}"),
             w=8,

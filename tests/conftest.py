@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from otel_holysheep._config import ENV_DETAIL_HISTOGRAMS
 from otel_holysheep.simulator import GatewaySimulator
 from tests.support import Captured, instrumented
 
@@ -18,7 +19,12 @@ def gateway() -> Iterator[GatewaySimulator]:
 
 
 @pytest.fixture
-def captured(gateway: GatewaySimulator) -> Iterator[Captured]:
-    """The instrumentor pointed at the simulator, with in-memory exporters."""
+def captured(
+    gateway: GatewaySimulator, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Captured]:
+    """The instrumentor pointed at the simulator, with in-memory exporters (and the opt-in detail histograms for a
+    test marked ``detail_histograms``)."""
+    if request.node.get_closest_marker("detail_histograms") is not None:
+        monkeypatch.setenv(ENV_DETAIL_HISTOGRAMS, "true")
     with instrumented(base_urls=[gateway.base_url]) as cap:
         yield cap

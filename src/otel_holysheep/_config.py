@@ -26,8 +26,13 @@ ENV_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
 """The standard comma-separated opt-in list: ``gen_ai_latest_experimental`` in it switches the ``gen_ai.*`` metrics
 and span attributes to the latest GenAI conventions (with ``OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS`` on; see
 ``_semconv``). Other values in the list are for other instrumentations and ignored."""
+ENV_DETAIL_HISTOGRAMS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS"
+"""``true`` adds the three secondary histograms: ``holysheep.time_to_headers`` (streams), ``holysheep.output_tokens``
+per second and ``holysheep.retry_after``. Off by default: about 28 series per model that no alert or report needs."""
 ENV_TIME_TO_HEADERS: Final = "OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS"
-"""Which responses record ``holysheep.time_to_headers``: ``streams`` (default) or ``all``.
+"""Which responses record ``holysheep.time_to_headers``: ``streams`` or ``all``. Unset: streams when
+``OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS=true``, else none. Set, it is recorded whatever the detail
+setting says (the user asked for it).
 
 For a non-streaming response the headers come with the finished completion, so the value repeats the duration.
 """
@@ -51,6 +56,7 @@ ENV_VARS: Final = (
     ENV_BASE_URLS,
     ENV_GENAI_METRICS,
     ENV_SEMCONV_STABILITY_OPT_IN,
+    ENV_DETAIL_HISTOGRAMS,
     ENV_TIME_TO_HEADERS,
     ENV_REQUEST_STREAM_USAGE,
     ENV_PRICES_FILE,
@@ -129,7 +135,8 @@ class Settings:
     base_urls: tuple[BaseUrl, ...] = field(default_factory=lambda: (BaseUrl.parse(DEFAULT_BASE_URL),))
     genai_metrics: bool = False
     genai_latest: bool = False  # gen_ai_latest_experimental opted in (effective with genai_metrics)
-    time_to_headers: str = TIME_TO_HEADERS_STREAMS
+    detail_histograms: bool = False
+    time_to_headers: str | None = None  # None: not set (streams with the detail histograms, else not recorded)
     request_stream_usage: bool = False
     prices_file: str | None = None
     max_models: int = 50
@@ -143,6 +150,13 @@ class Settings:
         """The ``gen_ai.*`` output follows the latest GenAI conventions: opted in, and the gen_ai metrics on."""
         return self.genai_metrics and self.genai_latest
 
+    @property
+    def time_to_headers_for(self) -> str | None:
+        """Which responses record time to headers: ``streams``, ``all``, or ``None`` (none)."""
+        if self.time_to_headers is not None:
+            return self.time_to_headers
+        return TIME_TO_HEADERS_STREAMS if self.detail_histograms else None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str], base_urls: Iterable[str] | None = None) -> Settings:
         """Build settings from ``env``; ``base_urls`` (from code) wins over the environment."""
@@ -154,9 +168,8 @@ class Settings:
             base_urls=urls or (BaseUrl.parse(DEFAULT_BASE_URL),),
             genai_metrics=_bool(env, ENV_GENAI_METRICS, False),
             genai_latest=opted_in(env.get(ENV_SEMCONV_STABILITY_OPT_IN)),
-            time_to_headers=_choice(
-                env, ENV_TIME_TO_HEADERS, TIME_TO_HEADERS_STREAMS, (TIME_TO_HEADERS_STREAMS, TIME_TO_HEADERS_ALL)
-            ),
+            detail_histograms=_bool(env, ENV_DETAIL_HISTOGRAMS, False),
+            time_to_headers=_choice(env, ENV_TIME_TO_HEADERS, None, (TIME_TO_HEADERS_STREAMS, TIME_TO_HEADERS_ALL)),
             request_stream_usage=_bool(env, ENV_REQUEST_STREAM_USAGE, False),
             prices_file=(env.get(ENV_PRICES_FILE) or "").strip() or None,
             max_models=_int(env, ENV_MAX_MODELS, 50, 1, 10_000),
@@ -262,14 +275,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return default
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+def _choice(env: Mapping[str, str], name: str, default: str | None, allowed: tuple[str, ...]) -> str | None:
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
     value = raw.strip().lower()
     if value in allowed:
         return value
-    _logger.warning("otel-holysheep: %s=%r is not one of %s; using %s", name, raw, " | ".join(allowed), default)
+    _logger.warning(
+        "otel-holysheep: %s=%r is not one of %s; using %s", name, raw, " | ".join(allowed), default or "the default"
+    )
     return default
 
 

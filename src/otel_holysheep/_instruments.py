@@ -41,9 +41,23 @@ _UNIT_SUFFIXES: Final = {"": "", "s": "_seconds", "/s": "_per_second"}
 class Spec(Generic[_I]):
     """One row of the instrument table, and (as a class attribute of :class:`Telemetry`) the typed attribute through
     which a request records into that instrument. ``genai``: a GenAI semantic-convention histogram, recorded with the
-    GenAI attributes plus ``labels``, only when ``OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS`` is on."""
+    GenAI attributes plus ``labels``, only when ``OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS`` is on. ``detail``: a
+    secondary histogram, recorded only when ``OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS`` is on (time to
+    headers also when ``OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS`` is set)."""
 
-    __slots__ = ("attr", "attributed", "buckets", "description", "genai", "kind", "labels", "name", "series", "unit")
+    __slots__ = (
+        "attr",
+        "attributed",
+        "buckets",
+        "description",
+        "detail",
+        "genai",
+        "kind",
+        "labels",
+        "name",
+        "series",
+        "unit",
+    )
 
     def __init__(
         self,
@@ -55,6 +69,7 @@ class Spec(Generic[_I]):
         attributed: bool = False,
         buckets: tuple[float, ...] | None = None,
         genai: bool = False,
+        detail: bool = False,
     ) -> None:
         if (kind == "histogram") != (buckets is not None) or (attributed and kind != "counter"):
             raise ValueError(f"{name}: buckets are for histograms, attribution labels for counters")
@@ -66,6 +81,7 @@ class Spec(Generic[_I]):
         self.attributed = attributed
         self.buckets = buckets
         self.genai = genai
+        self.detail = detail
         self.series = prometheus_name(name, unit, kind)
         self.attr = ""
 
@@ -125,9 +141,15 @@ def _observed(kind: Kind, name: str, unit: str, description: str, labels: tuple[
 
 
 def _histogram(
-    name: str, unit: str, description: str, labels: tuple[str, ...], buckets: tuple[float, ...], genai: bool = False
+    name: str,
+    unit: str,
+    description: str,
+    labels: tuple[str, ...],
+    buckets: tuple[float, ...],
+    genai: bool = False,
+    detail: bool = False,
 ) -> Spec[Histogram]:
-    return Spec("histogram", name, unit, description, labels, buckets=buckets, genai=genai)
+    return Spec("histogram", name, unit, description, labels, buckets=buckets, genai=genai, detail=detail)
 
 
 def _genai(metric: sc.Metric) -> Spec[Histogram]:
@@ -218,7 +240,7 @@ class Telemetry:
     time_to_headers = _histogram(
         "holysheep.time_to_headers", "s",
         "Request start until the response headers arrived (streamed responses, unless configured for all)",
-        ("model", "endpoint"), b.HEADERS_BUCKETS,
+        ("model", "endpoint"), b.HEADERS_BUCKETS, detail=True,
     )
     time_to_first_token = _histogram(
         "holysheep.time_to_first_token", "s", "Streams: request start until the first chunk carrying content", _MODEL,
@@ -229,11 +251,11 @@ class Telemetry:
     # suffix a second time: holysheep_output_tokens_per_second_per_second.)
     output_tokens_per_second = _histogram(
         "holysheep.output_tokens", "{token}/s", "Streams: completion tokens per second after the first token", _MODEL,
-        b.TOKENS_PER_SECOND_BUCKETS,
+        b.TOKENS_PER_SECOND_BUCKETS, detail=True,
     )
     retry_after = _histogram(
         "holysheep.retry_after", "s", "Advised wait (retry-after) on rate-limited or unavailable responses", _MODEL,
-        b.RETRY_AFTER_BUCKETS,
+        b.RETRY_AFTER_BUCKETS, detail=True,
     )
     # The GenAI semantic-convention histograms of the default (v1.41) form, from the conventions table (_semconv); the
     # latest form's instruments are _genai's.

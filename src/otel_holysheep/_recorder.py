@@ -13,7 +13,7 @@ from otel_holysheep import _attributes as a
 from otel_holysheep import _names as n
 from otel_holysheep import _sdk
 from otel_holysheep._attributes import BoundedValues
-from otel_holysheep._config import TIME_TO_HEADERS_ALL, BaseUrl, Settings
+from otel_holysheep._config import TIME_TO_HEADERS_ALL, TIME_TO_HEADERS_STREAMS, BaseUrl, Settings
 from otel_holysheep._genai import LatestGenAI
 from otel_holysheep._instruments import Telemetry
 from otel_holysheep._parsing import Usage, cap_text
@@ -77,6 +77,11 @@ class Recorder:
         self.prices = prices
         self.models = models
         self._served: dict[tuple[str, str], bool] = {}  # (model label, served name) -> a substitution?
+        # Decided once: an instrument never recorded exports no series (the detail histograms are opt-in).
+        self._detail = settings.detail_histograms
+        headers_for = settings.time_to_headers_for
+        self._headers_of_streams = headers_for in (TIME_TO_HEADERS_STREAMS, TIME_TO_HEADERS_ALL)
+        self._headers_of_all = headers_for == TIME_TO_HEADERS_ALL
 
     def headers(self, attempt: Attempt, headers: ResponseHeaders) -> None:
         """What the response headers say: the rate-limit gauges, the advised wait."""
@@ -86,7 +91,7 @@ class Recorder:
                 t.ratelimit_remaining.set((attempt.model, kind), remaining)
             if limit is not None:
                 t.ratelimit_limit.set((attempt.model, kind), limit)
-        if headers.retry_after is not None:
+        if self._detail and headers.retry_after is not None:
             t.retry_after.record(headers.retry_after, {"model": attempt.model})
 
     def finished(self, attempt: Attempt, outcome: Outcome) -> None:
@@ -109,7 +114,7 @@ class Recorder:
         exemplar = trace.set_span_in_context(attempt.span, _EMPTY_CONTEXT)
         t.duration.record(duration, labels, context=exemplar)
         # A non-streaming response's headers come with the finished completion: that value repeats the duration.
-        if o.headers_at is not None and (o.sse or self.settings.time_to_headers == TIME_TO_HEADERS_ALL):
+        if o.headers_at is not None and (self._headers_of_all or (o.sse and self._headers_of_streams)):
             t.time_to_headers.record(o.headers_at - attempt.start, labels, context=exemplar)
         if o.stream_outcome is not None:
             t.stream_outcomes.add((model, o.stream_outcome))
@@ -192,7 +197,7 @@ class Recorder:
         if genai is not None and chunks > 1:
             t.genai_time_per_chunk.record((o.end - first) / (chunks - 1), genai)
         usage = o.usage
-        if usage is not None and usage.completion and o.end > first:
+        if self._detail and usage is not None and usage.completion and o.end > first:
             t.output_tokens_per_second.record(usage.completion / (o.end - first), model_only)
 
     def _record_usage(

@@ -29,7 +29,11 @@ def series_of(spec: Spec[Any]) -> Series:
 
 
 PROMETHEUS_SERIES: Final[tuple[Series, ...]] = tuple(series_of(spec) for spec in TABLE if not spec.genai)
-"""Our own ``holysheep_*`` series (on by default)."""
+"""Our own ``holysheep_*`` series: on by default, but for ``DETAIL_SERIES``."""
+
+DETAIL_SERIES: Final[tuple[str, ...]] = tuple(spec.series for spec in TABLE if spec.detail)
+"""The secondary histograms among them, opt-in (``OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS=true``): time to
+headers, output tokens per second, retry-after. With the defaults they export no series."""
 
 GENAI_SERIES: Final[tuple[Series, ...]] = tuple(series_of(spec) for spec in TABLE if spec.genai)
 """The GenAI semantic-convention histograms (opt-in); their labels are the GenAI attributes plus these."""

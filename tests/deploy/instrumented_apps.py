@@ -41,6 +41,8 @@ def otlp_env(
             "GATEWAY_URL": gateway_url,
             "APP_TAG": tag,
             "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": gateway_url,
+            # every dashboard panel and rule is checked on this data: the opt-in detail histograms too
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS": "true",
             "OTEL_SERVICE_NAME": service,
             "OTEL_METRICS_EXPORTER": "otlp",
             "OTEL_TRACES_EXPORTER": "otlp" if traces else "none",

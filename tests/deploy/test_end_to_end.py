@@ -50,6 +50,8 @@ def traffic(sim: GatewaySimulator, env: dict[str, str]) -> Iterator[None]:
         {
             "GATEWAY_URL": sim.base_url,
             "OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": sim.base_url,
+            # every recording rule must answer, the time-to-headers one too: the opt-in detail histograms on
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS": "true",
             "OTEL_TRACES_EXPORTER": "none",
             "OTEL_LOGS_EXPORTER": "none",
             "OTEL_SERVICE_NAME": "e2e-app",

@@ -25,7 +25,7 @@ from engines import (
     start_victoria_metrics,
     static_exposition_server,
 )
-from otel_holysheep._series import ATTRIBUTED_SERIES, PROMETHEUS_SERIES
+from otel_holysheep._series import ATTRIBUTED_SERIES, DETAIL_SERIES, PROMETHEUS_SERIES
 
 GRAFANA = REPO / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
@@ -219,6 +219,18 @@ def test_required_panels_present(dashboard: dict[str, Any]) -> None:
         "sum by (model) (rate(holysheep_tool_calls_total",
     ):
         assert needle in exprs, needle
+
+
+def test_panels_of_the_detail_histograms_say_they_need_the_setting(dashboard: dict[str, Any]) -> None:
+    """The opt-in histograms have no series with the defaults: each panel reading one says which setting fills it."""
+    reading = {
+        p["title"]: p
+        for p in all_panels(dashboard["panels"])
+        if any(base_metric(m) in DETAIL_SERIES for t in p.get("targets") or [] for m in METRIC_RE.findall(t["expr"]))
+    }
+    assert set(reading) == generate.DETAIL_PANELS
+    for title, panel in reading.items():
+        assert "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS=true" in panel["description"], title
 
 
 def test_latency_panels_show_exemplars(dashboard: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from traffic import MODELS
 pytestmark = [pytest.mark.engines, pytest.mark.slow]
 
 NATIVE = {"OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": "base2_exponential_bucket_histogram"}
+# the last three are opt-in (OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS=true, which otlp_env sets)
 HISTOGRAMS = (
     "holysheep_request_duration_seconds",
     "holysheep_time_to_first_token_seconds",

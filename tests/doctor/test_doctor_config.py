@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from doctor_helpers import GOOD_EXPORTERS, every, only, run
 
+from otel_holysheep import _config as config
 from otel_holysheep._pricing import PriceBook
+from otel_holysheep.doctor import settings
 from otel_holysheep.doctor.result import Status
 
 OK, WARN, FAIL, SKIP = Status.OK, Status.WARN, Status.FAIL, Status.SKIP
@@ -25,8 +27,8 @@ def test_defaults() -> None:
         (
             "config.settings",
             OK,
-            "settings parse: base URLs https://api.holysheep.ai/v1; gen_ai metrics off; time to headers for streams; "
-            "stream usage opt-in off; max models 50; message content capture off; attribution off",
+            "settings parse: base URLs https://api.holysheep.ai/v1; gen_ai metrics off; detail histograms off; time to "
+            "headers off; stream usage opt-in off; max models 50; message content capture off; attribution off",
             "",
         ),
         ("config.price_file", OK, f"built-in price book {BOOK.version} ({len(BOOK.models)} models)", ""),
@@ -43,6 +45,7 @@ def test_every_setting_parsed() -> None:
     found = _config(
         OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS="http://127.0.0.1:8080/v1, https://gw.example/api/v1",
         OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS="true",
+        OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS="on",
         OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS="all",
         OTEL_INSTRUMENTATION_HOLYSHEEP_REQUEST_STREAM_USAGE="yes",
         OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS="20",
@@ -54,9 +57,9 @@ def test_every_setting_parsed() -> None:
     assert found[0] == (
         "config.settings",
         OK,
-        "settings parse: base URLs http://127.0.0.1:8080/v1, https://gw.example/api/v1; gen_ai metrics on; time to "
-        "headers for all; stream usage opt-in on; max models 20; message content capture on; attribution labels "
-        "route (http.route), team_name (baggage team.name), at most 30 values each",
+        "settings parse: base URLs http://127.0.0.1:8080/v1, https://gw.example/api/v1; gen_ai metrics on; detail "
+        "histograms on; time to headers for all; stream usage opt-in on; max models 20; message content capture on; "
+        "attribution labels route (http.route), team_name (baggage team.name), at most 30 values each",
         "",
     )
     assert [f for f in run({**GOOD_EXPORTERS, "OTEL_INSTRUMENTATION_HOLYSHEEP_ATTRIBUTION": "route"}) if f.check ==
@@ -71,6 +74,18 @@ def test_every_setting_parsed() -> None:
             "maybe",
             "OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS='maybe' is not true/false; using false",
             "set OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS to true or false, or unset it for the default",
+        ),
+        (
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS",
+            "maybe",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS='maybe' is not true/false; using false",
+            "set OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS to true or false, or unset it for the default",
+        ),
+        (
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS",
+            "json",
+            "OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS='json' is not one of streams | all; using the default",
+            "set OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS to streams or all, or unset it for the default",
         ),
         (
             "OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS",
@@ -247,3 +262,12 @@ def test_app_url_invalid_and_option_wins_over_environment() -> None:
         "--app-url: 'api.holysheep.ai/v1' is not an http(s) URL",
         "set --app-url to the gateway's base URL, e.g. https://api.holysheep.ai/v1",
     )
+
+
+def test_every_setting_has_its_accepted_values_and_a_readme_row() -> None:
+    """The doctor's fix for a bad value names what the setting accepts; the README's Configuration table has it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name in config.ENV_VARS:
+        assert f"| `{name}` |" in readme, name
+        if name != config.ENV_PRICES_FILE:  # a path: any value is tried, a bad file has its own check
+            assert name in settings._VALUES, name

@@ -8,7 +8,9 @@ test_genai_semconv.py), written by the code before the opt-in existed (main at b
     .venv/bin/python -m tests.integration.exposition_workload --genai
 The committed golden was written by the code before attribution existed (main at 84f2513), so a default exposition
 equal to it is the exposition of before, byte for byte (timings masked); regenerated once since, for issue 24, which
-only added the ``holysheep_finishes_total`` family (5 lines, nothing else changed).
+only added the ``holysheep_finishes_total`` family (5 lines, nothing else changed). Both goldens have the detail
+histograms (``OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS=true``, set by the commands above): they were on by
+default when the goldens were written.
 """
 
 from __future__ import annotations
@@ -144,6 +146,8 @@ if __name__ == "__main__":
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+    # the goldens have the detail histograms (on by default when they were written; the tests turn them on)
+    os.environ["OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS"] = "true"
     if sys.argv[1:] == ["--genai"]:  # the v1.41 gen_ai.* goldens: gen_ai metrics on, no semconv opt-in
         os.environ["OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS"] = "true"
         os.environ.pop("OTEL_SEMCONV_STABILITY_OPT_IN", None)

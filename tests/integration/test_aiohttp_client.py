@@ -145,6 +145,7 @@ def test_sse_read_any_way(read: str, gzip: bool, gateway: GatewaySimulator, capt
     assert captured.value("holysheep.active_requests") == 0
 
 
+@pytest.mark.detail_histograms
 @pytest.mark.parametrize("status", [401, 429, 500])
 def test_error_statuses(status: int, gateway: GatewaySimulator, captured: Captured) -> None:
     async def go() -> int:

@@ -1,6 +1,8 @@
 """The exposition through the real OTel Prometheus exporter: unchanged when attribution is off (against a golden
 written by the code before attribution existed, plus the finishes family added since), and with ``route,baggage.team``
-only the attributed counters gain exactly those two labels, their sums unchanged."""
+only the attributed counters gain exactly those two labels, their sums unchanged. The golden has the detail
+histograms (``OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS=true``, the default before they became opt-in); with
+the defaults the exposition is the golden without those three families, every other line the same."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from collections import defaultdict
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from otel_holysheep._series import ATTRIBUTED_SERIES
+from otel_holysheep._config import ENV_DETAIL_HISTOGRAMS
+from otel_holysheep._series import ATTRIBUTED_SERIES, DETAIL_SERIES
 from otel_holysheep.simulator import GatewaySimulator
 from tests.integration.exposition_workload import GOLDEN, masked, run_workload
 
@@ -24,7 +27,23 @@ def _family(line: str) -> str:
     return name
 
 
-def test_default_exposition_is_byte_for_byte_what_it_was(
+@pytest.fixture(autouse=True)
+def detail_histograms(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_DETAIL_HISTOGRAMS, "true")
+
+
+def test_without_the_detail_histograms_only_their_families_go(
+    gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.delenv(ENV_DETAIL_HISTOGRAMS)  # the defaults
+    gateway.reset()
+    want = [line for line in GOLDEN.read_text().splitlines() if not _family(line).startswith(DETAIL_SERIES)]
+    assert len(want) < len(GOLDEN.read_text().splitlines())  # the golden has them
+    assert masked(run_workload(gateway)).splitlines() == want
+
+
+def test_exposition_without_attribution_is_byte_for_byte_what_it_was(
     gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(ENV, raising=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_holysheep._series import PROMETHEUS_SERIES
+from otel_holysheep._series import DETAIL_SERIES, PROMETHEUS_SERIES
 from otel_holysheep.simulator import GatewaySimulator
 from otel_holysheep.version import __version__
 from tests.engines import free_port
@@ -78,20 +78,28 @@ def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **l
     return sum(v for got, v in samples.get(name, []) if all(got.get(k) == val for k, val in labels.items()))
 
 
-def test_contract_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
-    gateway.reset()
-    with instrumented_app(gateway) as url:
-        samples = scrape(url)
-    served = [r for r in gateway.requests if r.path.startswith("/v1/")]
+def assert_documented_series(samples: dict[str, list[tuple[dict[str, str], float]]], detail: bool) -> None:
+    """Every documented series is on the page with its labels; the detail histograms only with their setting."""
     for series in PROMETHEUS_SERIES:
         name = series.name
         sample_name = {"histogram": f"{name}_count"}.get(series.type, name)
+        if name in DETAIL_SERIES and not detail:
+            assert not [n for n in samples if n.startswith(name)], f"{name} is opt-in: no series by default"
+            continue
         assert sample_name in samples, f"{name} missing from /metrics"
         for labels, _ in samples[sample_name]:
             assert set(labels) - SCOPE_LABELS == set(series.labels), (name, labels)
         # the Prometheus exporter labels every series with its scope in newer releases (open-telemetry/
         # opentelemetry-python#5152), not in the oldest we support: all series or none, and then ours
         assert {labels.get("otel_scope_name") for labels, _ in samples[sample_name]} in ({"otel_holysheep"}, {None})
+
+
+def test_contract_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
+    gateway.reset()
+    with instrumented_app(gateway) as url:
+        samples = scrape(url)
+    served = [r for r in gateway.requests if r.path.startswith("/v1/")]
+    assert_documented_series(samples, detail=False)
     # numbers against what the simulator served
     assert total(samples, "holysheep_requests_total") == len(served) == 9
     assert total(samples, "holysheep_request_duration_seconds_count") == len(served)
@@ -130,11 +138,8 @@ def test_contract_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
     ]
     assert substitutions == [({"model": "mystery-model", "served_model": "mystery-fallback"}, 1)]
     assert total(samples, "holysheep_time_to_first_token_seconds_count") == 2
-    assert total(samples, "holysheep_retry_after_seconds_sum", model="claude-sonnet-4") == pytest.approx(2)
     assert total(samples, "holysheep_active_requests") == 0
-    # defaults: time to headers for the two streams only (a JSON response's headers come with its end), no gen_ai.*
-    assert total(samples, "holysheep_time_to_headers_seconds_count") == 2
-    assert total(samples, "holysheep_time_to_headers_seconds_count", model="gemini-2.5-flash") == 2
+    # defaults: no detail histograms (time to headers, tokens per second, retry-after), no gen_ai.*
     assert not [name for name in samples if name.startswith("gen_ai_")]
     # secrets never exported
     text = repr(samples)
@@ -190,6 +195,20 @@ def test_contract_over_otlp_exporter(gateway: GatewaySimulator) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_detail_histograms_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
+    gateway.reset()
+    with instrumented_app(gateway, OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS="true") as url:
+        samples = scrape(url)
+    assert_documented_series(samples, detail=True)
+    assert total(samples, "holysheep_requests_total") == 9
+    assert total(samples, "holysheep_retry_after_seconds_sum", model="claude-sonnet-4") == pytest.approx(2)
+    # time to headers for the two streams only (a JSON response's headers come with its end)
+    assert total(samples, "holysheep_time_to_headers_seconds_count") == 2
+    assert total(samples, "holysheep_time_to_headers_seconds_count", model="gemini-2.5-flash") == 2
+    assert total(samples, "holysheep_output_tokens_per_second_count", model="gemini-2.5-flash") >= 1
+    assert not [name for name in samples if name.startswith("gen_ai_")]
+
+
 def test_opt_ins_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
     gateway.reset()
     with instrumented_app(
@@ -199,7 +218,9 @@ def test_opt_ins_over_prometheus_exporter(gateway: GatewaySimulator) -> None:
     ) as url:
         samples = scrape(url)
     assert total(samples, "holysheep_requests_total") == 9
-    assert total(samples, "holysheep_time_to_headers_seconds_count") == 9  # every response
+    assert total(samples, "holysheep_time_to_headers_seconds_count") == 9  # every response: asked for explicitly
+    assert "holysheep_retry_after_seconds_count" not in samples  # the other detail histograms stay off
+    assert "holysheep_output_tokens_per_second_count" not in samples
     assert total(samples, "gen_ai_client_operation_duration_seconds_count", gen_ai_provider_name="holysheep") == 9
     assert (
         total(samples, "gen_ai_client_token_usage_count", gen_ai_token_type="input") == 6

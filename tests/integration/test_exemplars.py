@@ -29,8 +29,9 @@ LATENCY_METRICS = (
 
 @pytest.fixture(autouse=True)
 def every_latency_histogram(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The opt-in gen_ai.* histograms too: they carry exemplars the same way."""
+    """The opt-in gen_ai.* and detail histograms too: they carry exemplars the same way."""
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS", "true")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS", "true")
 
 
 def latency_points(captured: Captured) -> dict[str, list[Any]]:

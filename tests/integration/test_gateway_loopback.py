@@ -43,6 +43,7 @@ def test_json_chat_matches_what_the_gateway_served(module: Any, gateway: Gateway
     assert span.attributes["server.port"] == gateway.port
 
 
+@pytest.mark.detail_histograms
 @pytest.mark.parametrize("module", MODULES)
 @pytest.mark.parametrize("usage", [True, False])
 def test_streaming_chat_sync(module: Any, usage: bool, gateway: GatewaySimulator, captured: Captured) -> None:
@@ -171,6 +172,7 @@ def test_abandoned_stream_without_close(gateway: GatewaySimulator, captured: Cap
         assert OLD_HTTPCORE and "still in-flight" in str(exc), exc
 
 
+@pytest.mark.detail_histograms
 @pytest.mark.parametrize("module", MODULES)
 def test_rate_limited_429(module: Any, gateway: GatewaySimulator, captured: Captured) -> None:
     with module.Client(base_url=gateway.base_url, headers=scenario("status=429,retry_after=7")) as c:

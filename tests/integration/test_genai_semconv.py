@@ -2,7 +2,8 @@
 SDK against the gateway simulator over loopback, chat with and without streaming, embeddings, a failed call; every
 exported gen_ai metric's name, instrument kind, unit, bucket advice and attributes, the exact values, the span
 attributes and the schema URL. Without the opt-in the output is the v1.41 one, byte for byte (goldens written by the
-code before the opt-in existed)."""
+code before the opt-in existed, when the detail histograms were on by default: these tests turn them on, see
+``detail_histograms``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from opentelemetry.sdk.metrics.export import Histogram, Sum
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_holysheep import _semconv as sc
-from otel_holysheep._config import ENV_GENAI_METRICS, ENV_SEMCONV_STABILITY_OPT_IN
+from otel_holysheep._config import ENV_DETAIL_HISTOGRAMS, ENV_GENAI_METRICS, ENV_SEMCONV_STABILITY_OPT_IN
 from otel_holysheep.simulator import GatewaySimulator
 from tests.integration.exposition_workload import (
     GOLDEN,
@@ -34,6 +35,12 @@ KEY = "sk-holysheep-test-KEY-0123456789"
 MESSAGES = [{"role": "user", "content": "Which model is fastest?"}]
 OPT_IN = "http, gen_ai_latest_experimental"  # the standard list, another instrumentation's value in it
 EMBEDDINGS = "gen_ai.client.embeddings."
+
+
+@pytest.fixture(autouse=True)
+def detail_histograms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The goldens have the (since opt-in) detail histograms: on here, so they compare the gen_ai.* output only."""
+    monkeypatch.setenv(ENV_DETAIL_HISTOGRAMS, "true")
 
 
 class Workload:

@@ -147,6 +147,33 @@ def test_retry_after_429(gateway: GatewaySimulator, captured: Captured) -> None:
     assert captured.value("holysheep.errors", model="deepseek-v3.2", error_type="http_429") == 1
 
 
+DETAIL_INSTRUMENTS = ("holysheep.time_to_headers", "holysheep.output_tokens", "holysheep.retry_after")
+
+
+@pytest.mark.parametrize(
+    "detail", [pytest.param(False, id="defaults"), pytest.param(True, id="detail", marks=pytest.mark.detail_histograms)]
+)
+def test_detail_histograms_only_with_their_setting(detail: bool, gateway: GatewaySimulator, captured: Captured) -> None:
+    """A stream with usage and a 429 with retry-after: the three detail histograms get points (hence series) only
+    with OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS=true; the duration and first-token ladders always."""
+    with client(gateway, "chunks=5,prompt_tokens=40,completion_tokens=20") as sdk:
+        stream = sdk.chat.completions.create(
+            model="gemini-2.5-flash", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    with client(gateway, "status=429,retry_after=3") as sdk, pytest.raises(openai.RateLimitError):
+        sdk.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
+    assert captured.count("holysheep.request.duration") == 2
+    assert captured.count("holysheep.time_to_first_token", model="gemini-2.5-flash") == 1
+    counts = {name: captured.count(name) for name in DETAIL_INSTRUMENTS}
+    assert counts == dict.fromkeys(DETAIL_INSTRUMENTS, 1 if detail else 0)
+    if detail:
+        assert captured.total("holysheep.retry_after", model="gpt-4.1") == pytest.approx(3)
+        assert captured.count("holysheep.time_to_headers", model="gemini-2.5-flash", endpoint="chat/completions") == 1
+    else:
+        assert all(captured.points(name) == [] for name in DETAIL_INSTRUMENTS)  # no point: no series exported
+
+
 def test_auth_failure_and_sdk_exception_unchanged(gateway: GatewaySimulator, captured: Captured) -> None:
     sdk = openai.OpenAI(base_url=gateway.base_url, api_key="sk-invalid", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:

@@ -92,6 +92,7 @@ def test_plain_post_json(gateway: GatewaySimulator, captured: Captured) -> None:
     assert captured.count("holysheep.time_to_first_token") == 0
 
 
+@pytest.mark.detail_histograms
 @pytest.mark.parametrize("read", list(READS))
 @pytest.mark.parametrize("gzip", [False, True], ids=["identity", "gzip"])
 def test_sse_read_any_way(read: str, gzip: bool, gateway: GatewaySimulator, captured: Captured) -> None:
@@ -129,6 +130,7 @@ def test_sse_without_stream_flag_is_read_whole(gateway: GatewaySimulator, captur
     assert captured.points("holysheep.tokens") == []
 
 
+@pytest.mark.detail_histograms
 @pytest.mark.parametrize("status", [401, 429, 500])
 def test_error_statuses(status: int, gateway: GatewaySimulator, captured: Captured) -> None:
     response = requests.post(

@@ -14,7 +14,9 @@ def test_defaults() -> None:
     settings = Settings.from_env({})
     assert [str(u) for u in settings.base_urls] == ["https://api.holysheep.ai/v1"]
     assert settings.genai_metrics is False
-    assert settings.time_to_headers == "streams"
+    assert settings.detail_histograms is False
+    assert settings.time_to_headers is None  # not set
+    assert settings.time_to_headers_for is None  # the detail histograms are off: time to headers is not recorded
     assert settings.request_stream_usage is False
     assert settings.capture_content is False
     assert settings.max_models == 50
@@ -44,6 +46,34 @@ def test_env_values() -> None:
     ) == (True, "all", True, 7, True)
 
 
+@pytest.mark.parametrize(
+    ("detail", "time_to_headers", "enabled", "headers_for"),
+    [
+        (None, None, False, None),  # defaults: none of the three detail histograms
+        ("true", None, True, "streams"),
+        (" ON ", None, True, "streams"),
+        ("1", None, True, "streams"),
+        ("false", None, False, None),
+        ("off", None, False, None),
+        ("", None, False, None),  # empty is unset
+        ("false", "all", False, "all"),  # asked for explicitly: recorded without the detail histograms
+        ("false", "streams", False, "streams"),
+        ("true", "all", True, "all"),
+        (None, "STREAMS", False, "streams"),
+    ],
+)
+def test_detail_histograms_and_time_to_headers(
+    detail: str | None, time_to_headers: str | None, enabled: bool, headers_for: str | None
+) -> None:
+    env = {}
+    if detail is not None:
+        env["OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS"] = detail
+    if time_to_headers is not None:
+        env["OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS"] = time_to_headers
+    settings = Settings.from_env(env)
+    assert (settings.detail_histograms, settings.time_to_headers_for) == (enabled, headers_for)
+
+
 def test_code_base_urls_win() -> None:
     settings = Settings.from_env({"OTEL_INSTRUMENTATION_HOLYSHEEP_BASE_URLS": "http://a/v1"}, base_urls=["http://b/x"])
     assert [str(u) for u in settings.base_urls] == ["http://b/x"]
@@ -53,7 +83,9 @@ def test_code_base_urls_win() -> None:
     ("env", "field", "default"),
     [
         ({"OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS": "maybe"}, "genai_metrics", False),
-        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS": "json"}, "time_to_headers", "streams"),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS": "json"}, "time_to_headers", None),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS": "maybe"}, "detail_histograms", False),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS": "2"}, "detail_histograms", False),
         ({"OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "lots"}, "max_models", 50),
         ({"OTEL_INSTRUMENTATION_HOLYSHEEP_MAX_MODELS": "0"}, "max_models", 50),
         ({"OTEL_INSTRUMENTATION_HOLYSHEEP_CONTENT_MAX_CHARS": "-5"}, "content_max_chars", 4096),

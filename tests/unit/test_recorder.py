@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -92,7 +92,9 @@ def test_a_success_with_usage() -> None:
 
 
 def test_a_failed_stream() -> None:
-    s = Setup(OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS="true")
+    s = Setup(
+        OTEL_INSTRUMENTATION_HOLYSHEEP_GENAI_METRICS="true", OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS="true"
+    )
     s.recorder.finished(
         s.attempt(),
         outcome(
@@ -128,8 +130,9 @@ def test_success_without_usage_and_unpriced_models() -> None:
     assert points["holysheep.unpriced_tokens"] == [({"model": "house-model"}, 15)]
 
 
-def test_headers_record_rate_limits_and_the_advised_wait() -> None:
-    s = Setup()
+@pytest.mark.parametrize("detail", [False, True])
+def test_headers_record_rate_limits_and_the_advised_wait(detail: bool) -> None:
+    s = Setup(OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS=str(detail).lower())
     attempt = s.attempt()
     wanted = response_headers(
         [
@@ -143,7 +146,48 @@ def test_headers_record_rate_limits_and_the_advised_wait() -> None:
     points = s.points()
     assert points["holysheep.ratelimit.remaining"] == [({"model": "gpt-4.1", "kind": "requests"}, 99)]
     assert points["holysheep.ratelimit.limit"] == [({"model": "gpt-4.1", "kind": "tokens"}, 1000)]
-    assert points["holysheep.retry_after"] == [({"model": "gpt-4.1"}, (1, 2.0))]
+    if detail:
+        assert points["holysheep.retry_after"] == [({"model": "gpt-4.1"}, (1, 2.0))]
+    else:  # an opt-in detail histogram: never recorded, no series
+        assert "holysheep.retry_after" not in points
+
+
+DETAIL: Final = ("holysheep.time_to_headers", "holysheep.output_tokens", "holysheep.retry_after")
+
+
+@pytest.mark.parametrize(
+    ("env", "recorded"),
+    [
+        ({}, {}),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS": "false"}, {}),
+        (
+            {"OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS": "true"},
+            {"holysheep.time_to_headers": 1, "holysheep.output_tokens": 1, "holysheep.retry_after": 1},
+        ),
+        # asked for explicitly: time to headers without the other two; "all" adds the JSON response's
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS": "streams"}, {"holysheep.time_to_headers": 1}),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS": "all"}, {"holysheep.time_to_headers": 2}),
+        (
+            {
+                "OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS": "true",
+                "OTEL_INSTRUMENTATION_HOLYSHEEP_TIME_TO_HEADERS": "all",
+            },
+            {"holysheep.time_to_headers": 2, "holysheep.output_tokens": 1, "holysheep.retry_after": 1},
+        ),
+        ({"OTEL_INSTRUMENTATION_HOLYSHEEP_DETAIL_HISTOGRAMS": "maybe"}, {}),  # warns, falls back to off
+    ],
+)
+def test_detail_histograms_are_opt_in(env: dict[str, str], recorded: dict[str, int]) -> None:
+    s = Setup(**env)
+    s.recorder.finished(s.attempt(), outcome())  # a JSON response
+    stream = outcome(sse=True, stream_outcome="completed", first_token_at=11.5)
+    s.recorder.finished(s.attempt(), stream)  # a stream with usage
+    s.recorder.headers(s.attempt(), parse_response_headers(429, response_headers([(b"retry-after", b"2")])))
+    points = s.points()
+    assert {name: points[name][0][1][0] for name in DETAIL if name in points} == recorded
+    # what the defaults keep: the duration and time-to-first-token ladders
+    assert points["holysheep.request.duration"][0][1][0] == 2
+    assert points["holysheep.time_to_first_token"][0][1][0] == 1
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from .._config import ENV_BASE_URLS, ENV_GENAI_METRICS, ENV_MAX_MODELS
+from .._config import ENV_BASE_URLS, ENV_DETAIL_HISTOGRAMS, ENV_GENAI_METRICS, ENV_MAX_MODELS
+from .._series import DETAIL_SERIES
 from ..report.errors import ReportError
 from ..report.fetch import http_get, normalize_url
 from ..report.sources import HttpGet, MetricsEndpointSource
@@ -118,10 +119,12 @@ def _no_series(url: str, samples: list[Sample], base_urls: str) -> Finding:
 
 def _series_budget(samples: list[Sample], max_series_per_model: int) -> Finding:
     per_model: dict[str, int] = defaultdict(int)
-    genai = 0
+    genai = detail = 0
     for name, labels, _ in samples:
         if name.startswith("holysheep_"):
             per_model[labels.get("model", "")] += 1
+            if name.startswith(DETAIL_SERIES):
+                detail += 1
         elif name.startswith("gen_ai_"):
             per_model[labels.get("gen_ai_request_model", "")] += 1
             genai += 1
@@ -142,6 +145,9 @@ def _series_budget(samples: list[Sample], max_series_per_model: int) -> Finding:
             (
                 f"set {ENV_GENAI_METRICS}=false (the default) to drop the {genai:,} gen_ai_* series"
                 if genai
+                else f"set {ENV_DETAIL_HISTOGRAMS}=false (the default) to drop the {detail:,} series of the time to "
+                "headers, tokens per second and retry-after histograms"
+                if detail
                 else "on the push path, export base-2 exponential histograms into a store that keeps native histograms "
                 "(OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=base2_exponential_bucket_histogram: one "
                 "series per histogram)"

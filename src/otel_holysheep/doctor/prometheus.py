@@ -66,7 +66,7 @@ RULES: Final[Mapping[str, tuple[str, ...]]] = {
         "model:holysheep_request_duration_seconds:p95_rate5m",
         "model:holysheep_request_duration_seconds:p99_rate5m",
         "model:holysheep_time_to_first_token_seconds:p95_rate5m",
-        "model:holysheep_time_to_headers_seconds:p95_rate5m",
+        "model:holysheep_time_to_headers_seconds:p95_rate5m",  # empty without the detail histograms: loaded is enough
     ),
     "holysheep-pipeline": (
         "HolySheepCollectorDown",

@@ -22,6 +22,8 @@ CHAT_PATH: Final = "/chat/completions"
 _VALUES: Final = {
     c.ENV_BASE_URLS: "comma-separated http(s) base URLs, e.g. https://api.holysheep.ai/v1",
     c.ENV_GENAI_METRICS: "true or false",
+    c.ENV_SEMCONV_STABILITY_OPT_IN: "a comma-separated opt-in list, e.g. gen_ai_latest_experimental",
+    c.ENV_DETAIL_HISTOGRAMS: "true or false",
     c.ENV_TIME_TO_HEADERS: "streams or all",
     c.ENV_REQUEST_STREAM_USAGE: "true or false",
     c.ENV_CAPTURE_CONTENT: "true or false",
@@ -88,10 +90,15 @@ def describe(settings: c.Settings) -> str:
 
     return (
         f"base URLs {', '.join(map(str, settings.base_urls))}; gen_ai metrics {on(settings.genai_metrics)}; "
-        f"time to headers for {settings.time_to_headers}; "
+        f"detail histograms {on(settings.detail_histograms)}; {_time_to_headers(settings)}; "
         f"stream usage opt-in {on(settings.request_stream_usage)}; max models {settings.max_models}; "
         f"message content capture {on(settings.capture_content)}; {_attribution(settings)}"
     )
+
+
+def _time_to_headers(settings: c.Settings) -> str:
+    which = settings.time_to_headers_for
+    return f"time to headers for {which}" if which else "time to headers off"
 
 
 def _attribution(settings: c.Settings) -> str:
