@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from engines import SHIPPED_RULE_FILES, EngineServer, PrometheusServer, dashboard_queries
+from engines import SHIPPED_RULE_FILES, EngineError, EngineServer, PrometheusServer, dashboard_queries
 
 EXPECTED_SPAN_NAMES = frozenset(
     f"chat {m}" for m in ("gpt-4.1", "claude-sonnet-4", "gemini-2.5-flash", "deepseek-v3.2")
@@ -32,16 +32,19 @@ def wait_for_totals(
     (``requests``: model -> attempts; ``tokens``: "model/token_type" -> tokens); fail with both sides shown."""
     want_requests = {(m,): float(n) for m, n in requests.items()}
     want_tokens = {tuple(k.split("/")): float(v) for k, v in tokens.items()}
-    store.wait_for(
-        f"sum by (model) (holysheep_requests_total{selector})",
-        lambda r: by_labels(r, "model") == want_requests,
-        timeout=timeout,
-    )
-    store.wait_for(
-        f"sum by (model, token_type) (holysheep_tokens_total{selector})",
-        lambda r: by_labels(r, "model", "token_type") == want_tokens,
-        timeout=timeout,
-    )
+    try:
+        store.wait_for(
+            f"sum by (model) (holysheep_requests_total{selector})",
+            lambda r: by_labels(r, "model") == want_requests,
+            timeout=timeout,
+        )
+        store.wait_for(
+            f"sum by (model, token_type) (holysheep_tokens_total{selector})",
+            lambda r: by_labels(r, "model", "token_type") == want_tokens,
+            timeout=timeout,
+        )
+    except EngineError as exc:
+        raise EngineError(f"{exc}; wanted requests {want_requests}, tokens {want_tokens}") from None
 
 
 def recording_rules(*, attributed: bool = False, standalone: bool = False) -> dict[str, str]:

@@ -61,23 +61,30 @@ def test_a_burst_past_the_memory_limiter_costs_the_app_nothing_and_totals_recove
         proc = subprocess.Popen(
             [str(BIN / "opentelemetry-instrument"), sys.executable, str(APPS / "burst_app.py")],
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        result_at = time.monotonic()
-        out, err = proc.communicate(timeout=120)
-        exit_s = time.monotonic() - result_at  # the SDK's flush at exit
-        assert proc.returncode == 0 and line.startswith("RESULT "), f"{line!r} {out[-1000:]} {err[-3000:]}"
-        result = json.loads(line.removeprefix("RESULT "))
-        sent = attempts(sim.requests, "burst")
-
-        refused = collector.self_metrics()
-        refused_spans = refused.get("otelcol_receiver_refused_spans", 0.0)
-        refused_points = refused.get("otelcol_receiver_refused_metric_points", 0.0)
-        wait_for_totals(prom, '{job="burst-app"}', sent, result["tokens"])
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            line = proc.stdout.readline()
+            if not line.startswith("RESULT "):
+                out, err = proc.communicate(timeout=120)
+                raise AssertionError(f"{line!r} {out[-1000:]} {err[-3000:]}")
+            result = json.loads(line.removeprefix("RESULT "))
+            sent = attempts(sim.requests, "burst")
+            refused = collector.self_metrics()
+            refused_spans = refused.get("otelcol_receiver_refused_spans", 0.0)
+            refused_points = refused.get("otelcol_receiver_refused_metric_points", 0.0)
+            # the app keeps exporting its cumulative totals every second: the first export the Collector accepts
+            # once its memory is down brings them whole
+            wait_for_totals(prom, '{job="burst-app"}', sent, result["tokens"])
+        finally:
+            exit_from = time.monotonic()
+            out, err = proc.communicate(timeout=120)  # closes the app's stdin: it exits, its SDK flushes what is left
+        exit_s = time.monotonic() - exit_from  # the SDK's flush at exit
+        assert proc.returncode == 0, f"{out[-1000:]} {err[-3000:]}"
         # the pipeline alert on the refusals, from the Collector's own metrics
         alert = wait_for_alert(prom, "HolySheepCollectorRefusingData", {"instance": collector.telemetry_address})
         # the last retried span batches (the count is reported, not asserted: the SDK may drop what it cannot retry)

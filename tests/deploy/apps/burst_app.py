@@ -3,7 +3,10 @@ message capture on (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true), so
 about BURST_KB kilobytes, exported as fast as the SDK exports: more than a small Collector can hold at once.
 
 Prints one ``RESULT {json}`` line: calls made, exceptions seen, the slowest call of the burst (seconds) and the tokens
-the gateway reported (per "model/token_type"); then exits (the SDK flushes what is left at exit).
+the gateway reported (per "model/token_type"); then keeps running, its SDK exporting the cumulative metrics every
+export interval, until its stdin is closed, and exits (the SDK flushes what is left at exit). So the totals reach the
+Collector with the first export it accepts after the burst, however long its memory takes to come down: an app that
+exited at once would depend on its one last flush not being refused.
 
 Environment: GATEWAY_URL, APP_TAG, BURST (calls, default 400), BURST_KB (prompt size, default 64), ROUNDS (ordinary
 traffic rounds after the burst, default 3)."""
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 from traffic import MODELS, Traffic, scenario
@@ -39,6 +43,7 @@ def main() -> None:
         traffic.one_round(n)
     result = {"calls": calls, "errors": errors, "slowest_s": slowest, "tokens": traffic.tokens}
     print("RESULT " + json.dumps(result, sort_keys=True), flush=True)
+    sys.stdin.read()  # until the test closes it
 
 
 if __name__ == "__main__":
